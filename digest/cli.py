@@ -1,0 +1,212 @@
+"""The ``digest`` command: set up the database, fetch papers, manage subscribers, run the night."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from digest import create_app, services
+from digest.digests import latest_announcement_date, select_papers, build_digest_email
+from digest.errors import DigestError
+from digest.models import Delivery, Subscriber
+from digest.sources.store import fetch_and_store
+from digest.subscriptions import add_subscriber, find_subscriber
+from digest.topics import TopicKind, parse_topic
+
+log = logging.getLogger(__name__)
+
+
+class _AppGroup(click.Group):
+    """Turn every DigestError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _app(ctx: click.Context) -> Flask:
+    if ctx.obj is None:
+        ctx.obj = create_app()
+    return ctx.obj
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: write it as YYYY-MM-DD, such as 2025-04-10.") from None
+
+
+@click.group(cls=_AppGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log every step, not only warnings and errors.")
+def main(verbose: bool) -> None:
+    """Nightly email digests of new research papers. Settings come from DIGEST_* environment variables."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command("init-db")
+@click.pass_context
+def init_db(ctx: click.Context) -> None:
+    """Create the database tables, or upgrade them to the latest schema."""
+    app_services = services(_app(ctx))
+    app_services.db.upgrade()
+    click.echo(f"Database is up to date: {app_services.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.argument("locations", nargs=-1)
+@click.pass_context
+def fetch(ctx: click.Context, locations: tuple[str, ...]) -> None:
+    """Fetch arXiv RSS feeds from URLs or files and store their papers (DIGEST_FEEDS when none are given)."""
+    app_services = services(_app(ctx))
+    locations = locations or app_services.settings.feeds
+    if not locations:
+        raise click.UsageError("No feed given: pass URLs or files, or set DIGEST_FEEDS.")
+    for location in locations:
+        result = fetch_and_store(app_services.db, location)
+        click.echo(f"{location}: {result.added} new, {result.updated} updated, {result.unchanged} already stored")
+
+
+@main.command("add-subscriber")
+@click.argument("email")
+@click.option("-k", "--keyword", "keywords", multiple=True, help="A word or phrase to look for in titles and abstracts (repeatable).")
+@click.option("-c", "--category", "categories", multiple=True, help="An arXiv category such as cs.CL (repeatable).")
+@click.option("-a", "--author", "authors", multiple=True, help="An author's name such as 'Yoshua Bengio' (repeatable).")
+@click.option("--max-papers", type=click.IntRange(1, 200), help="The maximum number of papers per digest [default: DIGEST_MAX_PAPERS].")
+@click.option("--replace", is_flag=True, help="Replace the topics of an existing subscriber instead of failing.")
+@click.pass_context
+def add_subscriber_command(ctx, email, keywords, categories, authors, max_papers, replace) -> None:
+    """Add an active subscriber, skipping the confirmation email."""
+    topics = (
+        [parse_topic(TopicKind.KEYWORD, value) for value in keywords]
+        + [parse_topic(TopicKind.CATEGORY, value) for value in categories]
+        + [parse_topic(TopicKind.AUTHOR, value) for value in authors]
+    )
+    with services(_app(ctx)).db.session() as session:
+        subscriber = add_subscriber(session, email, topics, max_papers=max_papers, replace=replace)
+        click.echo(f"Subscriber {subscriber.id} ({subscriber.email}) is active with {len(topics)} topics.")
+
+
+@main.command("import-subscribers")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_subscribers(ctx: click.Context, path: Path) -> None:
+    """Add or update active subscribers from a JSON list of {email, keywords, categories, authors}."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise click.ClickException(f"{str(path)!r} is not valid JSON ({exc}).") from exc
+    if not isinstance(entries, list):
+        raise click.ClickException(f"{str(path)!r} must contain a JSON list of subscribers.")
+
+    with services(_app(ctx)).db.session() as session:
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict) or "email" not in entry:
+                raise click.ClickException(f"Entry {number} of {str(path)!r} has no \"email\" field.")
+            topics = [
+                parse_topic(kind, value)
+                for kind, key in ((TopicKind.KEYWORD, "keywords"), (TopicKind.CATEGORY, "categories"), (TopicKind.AUTHOR, "authors"))
+                for value in entry.get(key, [])
+            ]
+            add_subscriber(session, entry["email"], topics, max_papers=entry.get("max_papers"), replace=True)
+    click.echo(f"Imported {len(entries)} subscribers from {path}.")
+
+
+@main.command("run-night")
+@click.option("--date", "date_text", metavar="YYYY-MM-DD", help="The announcement date to send [default: the latest stored].")
+@click.option("--skip-fetch", is_flag=True, help="Do not fetch DIGEST_FEEDS first.")
+@click.pass_context
+def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool) -> None:
+    """Run the nightly job: fetch DIGEST_FEEDS, then plan and send every subscriber's digest."""
+    from workers import init_celery
+    from workers.tasks import fetch_feeds, plan_digests_task
+
+    app = _app(ctx)
+    app_services = services(app)
+    init_celery(app)
+    digest_date = _date(date_text)
+
+    with app.app_context():
+        if app_services.settings.feeds and not skip_fetch:
+            fetch_feeds.delay()
+        with app_services.db.session() as session:
+            digest_date = digest_date or latest_announcement_date(session)
+        if digest_date is None:
+            raise click.ClickException("No papers are stored: run `digest fetch` first.")
+        if not app_services.settings.eager_tasks:
+            plan_digests_task.delay(digest_date.isoformat())
+            click.echo(f"Queued the digests of {digest_date}: a Celery worker sends them.")
+            return
+        plan_digests_task(digest_date.isoformat())
+
+    _print_summary(app, digest_date)
+
+
+def _print_summary(app: Flask, digest_date: dt.date) -> None:
+    app_services = services(app)
+    with app_services.db.session() as session:
+        rows = session.execute(
+            select(Subscriber.email, Delivery.status, Delivery.paper_count, Delivery.error)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.digest_date == digest_date)
+            .order_by(Subscriber.email)
+        ).all()
+    click.echo(f"Digests for {digest_date}:")
+    width = max((len(email) for email, *_ in rows), default=10)
+    for email, status, paper_count, error in rows:
+        line = f"  {email:<{width}}  {status.value:<8} {paper_count:>3} papers"
+        click.echo(line + (f"  ({error})" if error else ""))
+    if app_services.settings.mail_backend == "outbox":
+        click.echo(f"Emails are in {app_services.settings.outbox_dir} (open the .html files in a browser).")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--date", "date_text", metavar="YYYY-MM-DD", help="The announcement date [default: the latest stored].")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML body to this file.")
+@click.pass_context
+def preview(ctx: click.Context, email: str, date_text: str | None, output: Path | None) -> None:
+    """Show the digest a subscriber would get, without sending it or recording a delivery."""
+    app_services = services(_app(ctx))
+    with app_services.db.session() as session:
+        subscriber = find_subscriber(session, email)
+        if subscriber is None:
+            raise click.ClickException(f"No subscriber has the address {email!r}: add one with `digest add-subscriber`.")
+        topics = list(subscriber.topics)
+        digest_date = _date(date_text) or latest_announcement_date(session)
+    if digest_date is None:
+        raise click.ClickException("No papers are stored: run `digest fetch` first.")
+
+    matches, renderer = select_papers(app_services, subscriber, digest_date)
+    if not matches:
+        click.echo(f"No paper announced on {digest_date} matches the {len(topics)} topics of {subscriber.email}.")
+        return
+    message = build_digest_email(app_services, subscriber, digest_date, matches, renderer)
+    if output is not None:
+        output.write_text(message.html, encoding="utf-8")
+        click.echo(f"Wrote the HTML digest to {output}")
+    click.echo(f"Subject: {message.subject}\n")
+    click.echo(message.text)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="The TCP port to listen on.")
+@click.option("--debug", is_flag=True, help="Reload on code changes and show tracebacks in the browser.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
+    """Serve the sign-up and subscription pages with Flask's development server."""
+    _app(ctx).run(host=host, port=port, debug=debug)

@@ -1,0 +1,24 @@
+"""Build standard MIME messages (multipart/alternative, UTF-8) from an OutgoingEmail."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from digest.mail import OutgoingEmail
+
+
+def build_mime(email: OutgoingEmail) -> EmailMessage:
+    """Return the message with a plain-text part, an HTML part and a fresh Message-ID."""
+    message = EmailMessage()
+    message["From"] = email.sender
+    message["To"] = email.recipient
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = parseaddr(email.sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
+    for name, value in email.headers.items():
+        message[name] = value
+    message.set_content(email.text, subtype="plain", charset="utf-8")
+    message.add_alternative(email.html, subtype="html", charset="utf-8")
+    return message

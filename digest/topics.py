@@ -1,0 +1,109 @@
+"""Topics a subscriber follows, and the checks that turn typed text into them."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from digest.errors import TopicError
+
+MAX_TOPIC_LENGTH = 200
+MAX_TOPICS = 50
+
+#: arXiv's archives, the part of a category before the dot (https://arxiv.org/category_taxonomy).
+ARXIV_ARCHIVES = frozenset({
+    "astro-ph", "cond-mat", "cs", "econ", "eess", "gr-qc", "hep-ex", "hep-lat", "hep-ph",
+    "hep-th", "math", "math-ph", "nlin", "nucl-ex", "nucl-th", "physics", "q-bio", "q-fin",
+    "quant-ph", "stat",
+})
+_CATEGORY = re.compile(r"^(?P<archive>[a-z][a-z-]*)(?:\.(?P<subject>[A-Za-z][A-Za-z-]*))?$")
+_WORD = re.compile(r"\w+")
+
+
+class TopicKind(str, enum.Enum):
+    KEYWORD = "keyword"
+    CATEGORY = "category"
+    AUTHOR = "author"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A checked topic: what kind it is and its normalised value."""
+
+    kind: TopicKind
+    value: str
+
+
+def parse_topic(kind: TopicKind | str, raw: str) -> TopicSpec:
+    """Check and normalise one topic, raising TopicError with the fix when it is invalid."""
+    try:
+        kind = TopicKind(kind)
+    except ValueError:
+        raise TopicError(
+            f"Topic kind {kind!r} is unknown: use one of {', '.join(k.value for k in TopicKind)}."
+        ) from None
+
+    value = " ".join(raw.split()).strip("\"'“”‘’ ")
+    if not value:
+        raise TopicError(f"The {kind.value} topic {raw!r} is empty: type a value or remove the line.")
+    if len(value) > MAX_TOPIC_LENGTH:
+        raise TopicError(
+            f"The {kind.value} topic {value[:40]!r}... is {len(value)} characters long: "
+            f"shorten it to at most {MAX_TOPIC_LENGTH}."
+        )
+
+    if kind is TopicKind.CATEGORY:
+        return TopicSpec(kind, _check_category(value))
+    if kind is TopicKind.KEYWORD and not _WORD.search(value):
+        raise TopicError(
+            f"The keyword {value!r} has no letters or digits: type a word or phrase such as 'graph neural networks'."
+        )
+    if kind is TopicKind.AUTHOR and len(_WORD.findall(value)) == 0:
+        raise TopicError(f"The author {value!r} has no letters: type a name such as 'Yoshua Bengio'.")
+    return TopicSpec(kind, value)
+
+
+def _check_category(value: str) -> str:
+    match = _CATEGORY.match(value)
+    if match is None or match.group("archive").lower() not in ARXIV_ARCHIVES:
+        raise TopicError(
+            f"The arXiv category {value!r} is not valid: write it as archive.subject, "
+            f"such as 'cs.CL' or 'math.AG', or an archive alone, such as 'hep-th'."
+        )
+    archive = match.group("archive").lower()
+    subject = match.group("subject")
+    if subject is None:
+        return archive
+    # arXiv writes the computer science, math and a few other subject classes in
+    # capitals (cs.CL, math.AG) and the physics ones in lower case (physics.optics).
+    return f"{archive}.{subject.upper() if len(subject) == 2 else subject}"
+
+
+def split_topic_text(kind: TopicKind, text: str) -> list[str]:
+    """Split a form field into raw topics: authors one per line, other kinds also at commas."""
+    if kind is TopicKind.AUTHOR:
+        parts = re.split(r"[\n;]", text)
+    else:
+        parts = re.split(r"[\n,;]", text)
+    return [part for part in (p.strip() for p in parts) if part]
+
+
+def parse_topics(fields: dict[TopicKind, str]) -> list[TopicSpec]:
+    """Parse every topic typed in a form, collecting all errors into one TopicError."""
+    topics: list[TopicSpec] = []
+    errors: list[str] = []
+    for kind, text in fields.items():
+        for raw in split_topic_text(kind, text or ""):
+            try:
+                spec = parse_topic(kind, raw)
+            except TopicError as exc:
+                errors.append(str(exc))
+                continue
+            if spec not in topics:
+                topics.append(spec)
+    if errors:
+        raise TopicError(" ".join(errors))
+    if len(topics) > MAX_TOPICS:
+        raise TopicError(f"{len(topics)} topics were given: keep at most {MAX_TOPICS}.")
+    return topics
