@@ -74,8 +74,9 @@ def read_location(location: str) -> bytes:
 def parse_arxiv_rss(content: bytes, *, source: str = "<memory>") -> list[PaperRecord]:
     """Parse an arXiv RSS feed into records, skipping (and logging) items without an arXiv id."""
     feed = feedparser.parse(content)
-    if feed.bozo and not feed.entries and not feed.feed:
-        raise FeedError(f"Feed {source!r} is not valid RSS or Atom ({feed.bozo_exception}).")
+    if not feed.get("version") and not feed.entries:
+        reason = feed.get("bozo_exception") or "no RSS or Atom root element"
+        raise FeedError(f"Feed {source!r} is not valid RSS or Atom ({reason}): check that the URL serves a feed.")
 
     feed_date = _parse_date(feed.feed.get("published")) or dt.datetime.now(dt.timezone.utc).date()
     records: list[PaperRecord] = []
