@@ -15,7 +15,7 @@ from digest.links import Links
 from digest.mail import MailBackend, OutgoingEmail
 from digest.models import Subscriber, SubscriberStatus, Topic
 from digest.render import Renderer
-from digest.topics import TopicSpec
+from digest.topics import TopicSpec, unique_topics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
 
 def set_topics(subscriber: Subscriber, topics: list[TopicSpec]) -> None:
     """Replace the subscriber's topics, keeping the rows of topics that stay."""
-    wanted = list(dict.fromkeys(topics))
+    wanted = unique_topics(topics)
     kept = [topic for topic in subscriber.topics if topic.spec in wanted]
     kept_specs = {topic.spec for topic in kept}
     subscriber.topics = kept + [

@@ -17,7 +17,7 @@ ARXIV_ARCHIVES = frozenset({
     "hep-th", "math", "math-ph", "nlin", "nucl-ex", "nucl-th", "physics", "q-bio", "q-fin",
     "quant-ph", "stat",
 })
-_CATEGORY = re.compile(r"^(?P<archive>[a-z][a-z-]*)(?:\.(?P<subject>[A-Za-z][A-Za-z-]*))?$")
+_CATEGORY = re.compile(r"^(?P<archive>[A-Za-z][A-Za-z-]*)(?:\.(?P<subject>[A-Za-z][A-Za-z-]*))?$")
 _WORD = re.compile(r"\w+")
 
 
@@ -100,10 +100,22 @@ def parse_topics(fields: dict[TopicKind, str]) -> list[TopicSpec]:
             except TopicError as exc:
                 errors.append(str(exc))
                 continue
-            if spec not in topics:
-                topics.append(spec)
+            topics.append(spec)
     if errors:
         raise TopicError(" ".join(errors))
+    topics = unique_topics(topics)
     if len(topics) > MAX_TOPICS:
         raise TopicError(f"{len(topics)} topics were given: keep at most {MAX_TOPICS}.")
     return topics
+
+
+def unique_topics(topics: list[TopicSpec]) -> list[TopicSpec]:
+    """Drop repeated topics, keeping the first spelling; matching ignores case, so case does too."""
+    seen: set[tuple[TopicKind, str]] = set()
+    unique: list[TopicSpec] = []
+    for topic in topics:
+        key = (topic.kind, topic.value.casefold())
+        if key not in seen:
+            seen.add(key)
+            unique.append(topic)
+    return unique
