@@ -167,7 +167,8 @@ def _print_summary(app: Flask, digest_date: dt.date) -> None:
     click.echo(f"Digests for {digest_date}:")
     width = max((len(email) for email, *_ in rows), default=10)
     for email, status, paper_count, error in rows:
-        line = f"  {email:<{width}}  {status.value:<8} {paper_count:>3} papers"
+        papers = "paper" if paper_count == 1 else "papers"
+        line = f"  {email:<{width}}  {status.value:<8} {paper_count:>3} {papers}"
         click.echo(line + (f"  ({error})" if error else ""))
     if app_services.settings.mail_backend == "outbox":
         click.echo(f"Emails are in {app_services.settings.outbox_dir} (open the .html files in a browser).")
