@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """What the web app, the workers and the command line share for one configuration."""
+    """Shared objects of one configuration, used by the web app, the workers and the command line."""
 
     settings: Settings
     db: Database

@@ -142,7 +142,7 @@ def deliver_digest(services: Services, delivery_id: int) -> DeliveryStatus:
             .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
         ).rowcount
     # NOTE: a worker that dies between this claim and the send leaves the row in
-    # "sending" for good; nothing resends it, so such a digest is lost, never doubled.
+    # "sending" for good. Nothing resends it, so such a digest is lost but never doubled.
     if not claimed:
         log.info("Delivery %d skipped: it is not pending (already sent, or taken by another worker)", delivery_id)
         return _status(services, delivery_id)

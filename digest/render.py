@@ -1,7 +1,7 @@
 """Render emails from the Jinja2 templates: a subject, an HTML body and a plain-text body.
 
-Within one night each paper is rendered once and its HTML and text blocks are
-reused in every digest that contains it; only the list of matched topics and
+Within one night each paper is rendered once, and its HTML and text blocks are
+reused in every digest that contains it. Only the list of matched topics and
 the links differ between subscribers. Styles are written inline in the
 templates, so no CSS inliner runs per email.
 """

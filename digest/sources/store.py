@@ -28,9 +28,9 @@ class StoreResult:
 def store_papers(session: Session, records: list[PaperRecord]) -> StoreResult:
     """Insert unseen papers and refresh the metadata of papers announced in a later version.
 
-    A paper keeps the date and type of its first announcement, except that a
-    ``new`` announcement on the same day wins over a ``cross`` one, so the same
-    paper read from two feeds is stored the same way in either order.
+    A paper keeps the date and type of its first announcement. On the same day a
+    ``new`` announcement wins over a ``cross`` one, so a paper read from two feeds
+    is stored the same way in either order.
     """
     latest: dict[str, PaperRecord] = {}
     for record in records:
