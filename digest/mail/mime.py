@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import email.policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from digest.mail import OutgoingEmail
 
+# Non-ASCII bodies get quoted-printable or base64, never 8bit: smtplib does not send
+# BODY=8BITMIME, and RFC 6152 forbids 8-bit data over SMTP without it.
+SEVEN_BIT_POLICY = email.policy.default.clone(cte_type="7bit")
+
 
 def build_mime(email: OutgoingEmail) -> EmailMessage:
     """Return the message with a plain-text part, an HTML part and a fresh Message-ID."""
-    message = EmailMessage()
+    message = EmailMessage(policy=SEVEN_BIT_POLICY)
     message["From"] = email.sender
     message["To"] = email.recipient
     message["Subject"] = email.subject

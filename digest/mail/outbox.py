@@ -31,8 +31,10 @@ class OutboxBackend:
             eml_path.write_bytes(message.as_bytes())
             eml_path.with_suffix(".html").write_text(email.html, encoding="utf-8")
         except OSError as exc:
+            # The file name contains the recipient's address, so the error names only the folder.
             raise PermanentDeliveryError(
-                f"Writing {str(eml_path)!r} failed ({exc.strerror}): check that DIGEST_OUTBOX_DIR is writable."
+                f"Writing a message to the outbox folder {str(self.directory)!r} failed ({exc.strerror}): "
+                "check that DIGEST_OUTBOX_DIR names a writable folder."
             ) from exc
-        log.info("Wrote %s message to %s", email.kind, eml_path.name)
+        log.info("Wrote %s message %s to the outbox", email.kind, message["Message-ID"])
         return SentEmail(message_id=message["Message-ID"], location=str(eml_path))

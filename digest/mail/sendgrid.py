@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
-import urllib.error
 from email.utils import parseaddr
 
 from python_http_client.exceptions import HTTPError
@@ -23,24 +23,33 @@ _TRANSIENT_STATUSES = frozenset({408, 429})
 class SendGridBackend:
     name = "sendgrid"
 
-    def __init__(self, api_key: str, host: str = "https://api.sendgrid.com") -> None:
+    def __init__(self, api_key: str, host: str = "https://api.sendgrid.com",
+                 timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        self.host = host
+        self.timeout = timeout
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         # The client sets no timeout of its own; without one a stalled connection blocks a worker.
-        self.client.client.timeout = REQUEST_TIMEOUT_SECONDS
+        # python_http_client passes this attribute to urllib for every request.
+        self.client.client.timeout = timeout
 
     def send(self, email: OutgoingEmail) -> SentEmail:
         try:
             response = self.client.send(build_request_body(email))
         except HTTPError as exc:
-            detail = _error_detail(exc.body)
-            if exc.status_code in _TRANSIENT_STATUSES or exc.status_code >= 500:
-                raise TransientDeliveryError(f"SendGrid answered HTTP {exc.status_code}: {detail}") from exc
-            raise PermanentDeliveryError(
-                f"SendGrid rejected the message with HTTP {exc.status_code}: {detail}. "
-                "Check DIGEST_SENDGRID_API_KEY and the sender address verified in SendGrid."
+            raise _status_error(exc.status_code, _error_detail(exc.body)) from exc
+        except TimeoutError as exc:
+            raise TransientDeliveryError(
+                f"SendGrid at {self.host} timed out: no response within {self.timeout} s."
             ) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TransientDeliveryError(f"SendGrid could not be reached ({exc}).") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # urllib wraps a refused or timed-out connection in URLError, an OSError.
+            if isinstance(getattr(exc, "reason", None), TimeoutError):
+                raise TransientDeliveryError(
+                    f"SendGrid at {self.host} timed out: no connection within {self.timeout} s."
+                ) from exc
+            raise TransientDeliveryError(
+                f"SendGrid at {self.host} could not be reached ({exc}): check DIGEST_SENDGRID_HOST."
+            ) from exc
 
         message_id = response.headers.get("X-Message-Id") or ""
         log.info("SendGrid accepted %s message %s", email.kind, message_id)
@@ -68,12 +77,37 @@ def _address(value: str) -> dict[str, str]:
     return {"email": address, "name": name} if name else {"email": address}
 
 
+def _status_error(status: int, detail: str) -> TransientDeliveryError | PermanentDeliveryError:
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return TransientDeliveryError(f"SendGrid returned HTTP {status} ({detail}), a temporary failure: retry later.")
+    if status == 401:
+        return PermanentDeliveryError(
+            f"SendGrid rejected the API key with HTTP 401 ({detail}): "
+            "check that DIGEST_SENDGRID_API_KEY is a current SendGrid API key."
+        )
+    if status == 403:
+        return PermanentDeliveryError(
+            f"SendGrid rejected the request with HTTP 403 ({detail}): "
+            "check that the key in DIGEST_SENDGRID_API_KEY has the Mail Send permission "
+            "and that DIGEST_MAIL_FROM is a sender verified in SendGrid."
+        )
+    return PermanentDeliveryError(
+        f"SendGrid rejected the message with HTTP {status} ({detail}): fix the field SendGrid names, "
+        "and for from.email set DIGEST_MAIL_FROM to a sender verified in SendGrid."
+    )
+
+
 def _error_detail(body: bytes | str | None) -> str:
+    """Return SendGrid's error messages with the fields they name, or the start of an unexpected body."""
     if not body:
         return "no details given"
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         errors = json.loads(text).get("errors", [])
-        return "; ".join(str(error.get("message")) for error in errors) or text[:300]
-    except (ValueError, AttributeError):
+        messages = [
+            f"{error.get('message')} (field {error['field']})" if error.get("field") else str(error.get("message"))
+            for error in errors
+        ]
+    except (ValueError, AttributeError, TypeError):
         return text[:300]
+    return "; ".join(messages) or text[:300]
