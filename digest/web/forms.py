@@ -7,8 +7,9 @@ from wtforms import EmailField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 
-class SignupForm(FlaskForm):
-    email = EmailField("Email address", validators=[DataRequired(message="Enter your email address."), Length(max=320)])
+class TopicsForm(FlaskForm):
+    """The topic fields, as typed on the sign-up page and edited on the manage page."""
+
     keywords = TextAreaField(
         "Keywords and phrases",
         description="One per line or separated by commas, such as: graph neural networks, protein folding",
@@ -18,11 +19,20 @@ class SignupForm(FlaskForm):
         "arXiv categories",
         description="Separated by commas or spaces, such as: cs.CL, stat.ML, hep-th",
         validators=[Length(max=1000)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     authors = TextAreaField(
         "Authors",
         description="One name per line, such as: Yoshua Bengio",
         validators=[Length(max=5000)],
+    )
+
+
+class SignupForm(TopicsForm):
+    email = EmailField(
+        "Email address",
+        validators=[DataRequired(message="Enter your email address."), Length(max=320)],
+        render_kw={"autocomplete": "email"},
     )
 
 
