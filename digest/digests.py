@@ -84,13 +84,17 @@ class NightCache:
                 .where(Paper.announced_on == digest_date, Paper.announce_type.in_(NEW_ANNOUNCE_TYPES))
             ).one()
             key = (db.url, digest_date, count, newest, latest_fetch, site_name)
-            if self._night is None or self._night.key != key:
+            # Read the attribute once, because in a threaded worker another thread
+            # may replace it with another date's night before this call returns.
+            night = self._night
+            if night is None or night.key != key:
                 # The session keeps no reference after it closes, and expire_on_commit is off,
                 # so the papers stay readable for as long as the cache holds them.
                 papers = papers_announced_on(session, digest_date)
-                self._night = _Night(key, PaperIndex(papers), Renderer(site_name))
+                night = _Night(key, PaperIndex(papers), Renderer(site_name))
+                self._night = night
                 log.info("Indexed %d papers announced on %s", len(papers), digest_date)
-        return self._night
+        return night
 
 
 _night_cache = NightCache()

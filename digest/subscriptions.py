@@ -53,8 +53,8 @@ def set_topics(subscriber: Subscriber, topics: list[TopicSpec]) -> None:
 def request_subscription(session: Session, email: str, topics: list[TopicSpec]) -> tuple[Subscriber, SignupOutcome]:
     """Record a sign-up from the web form; the subscription starts when the address is confirmed.
 
-    An active subscriber's topics are left alone, because whoever filled in the
-    form has not shown that they own the address.
+    An active subscriber's topics are left alone, because the person who filled
+    in the form has not shown that they own the address.
     """
     if not topics:
         raise SubscriberError("No topics were given: add at least one keyword, category or author.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import http.client
 import logging
 import re
 import urllib.error
@@ -57,7 +58,8 @@ def read_location(location: str) -> bytes:
                 return response.read()
         except urllib.error.HTTPError as exc:
             raise FeedError(f"Fetching feed {location!r} failed with HTTP {exc.code}: check the URL.") from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
+            # A body cut short raises http.client.IncompleteRead, which is not an OSError.
             raise FeedError(
                 f"Fetching feed {location!r} failed ({exc}): check the URL and that the server is reachable."
             ) from exc
