@@ -26,4 +26,4 @@ USER digest
 WORKDIR /var/lib/digest
 EXPOSE 8000
 
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "digest:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "digest:create_app()"]

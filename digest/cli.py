@@ -132,24 +132,30 @@ def import_subscribers(ctx: click.Context, path: Path) -> None:
 def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool) -> None:
     """Run the nightly job: fetch DIGEST_FEEDS, then plan and send every subscriber's digest."""
     from workers import init_celery
-    from workers.tasks import fetch_feeds, plan_digests_task
+    from workers.tasks import fetch_feeds, plan_digests_task, run_nightly
 
     app = _app(ctx)
     app_services = services(app)
     init_celery(app)
     digest_date = _date(date_text)
 
+    if not app_services.settings.eager_tasks:
+        # The worker fetches, then finds the latest date itself once the new papers are stored.
+        with app.app_context():
+            if skip_fetch:
+                plan_digests_task.delay(digest_date.isoformat() if digest_date else None)
+            else:
+                run_nightly.delay(digest_date.isoformat() if digest_date else None)
+        click.echo("Queued the night: a Celery worker fetches the feeds and sends the digests.")
+        return
+
     with app.app_context():
         if app_services.settings.feeds and not skip_fetch:
-            fetch_feeds.delay()
+            fetch_feeds()
         with app_services.db.session() as session:
             digest_date = digest_date or latest_announcement_date(session)
         if digest_date is None:
             raise click.ClickException("No papers are stored: run `digest fetch` first.")
-        if not app_services.settings.eager_tasks:
-            plan_digests_task.delay(digest_date.isoformat())
-            click.echo(f"Queued the digests of {digest_date}: a Celery worker sends them.")
-            return
         plan_digests_task(digest_date.isoformat())
 
     _print_summary(app, digest_date)

@@ -148,8 +148,12 @@ def deliver_digest(services: Services, delivery_id: int) -> DeliveryStatus:
     # NOTE: a worker that dies between this claim and the send leaves the row in
     # "sending" for good. Nothing resends it, so such a digest is lost but never doubled.
     if not claimed:
-        log.info("Delivery %d skipped: it is not pending (already sent, or taken by another worker)", delivery_id)
-        return _status(services, delivery_id)
+        status = _status(services, delivery_id)
+        if status is None:
+            log.warning("Delivery %d skipped: it no longer exists", delivery_id)
+            return DeliveryStatus.SKIPPED
+        log.info("Delivery %d skipped: it is %s (already sent, or taken by another worker)", delivery_id, status.value)
+        return status
 
     try:
         return _send_claimed(services, delivery_id)
@@ -205,6 +209,6 @@ def _record(services: Services, delivery_id: int, status: DeliveryStatus, **valu
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(status=status, **values))
 
 
-def _status(services: Services, delivery_id: int) -> DeliveryStatus:
+def _status(services: Services, delivery_id: int) -> DeliveryStatus | None:
     with services.db.session() as session:
         return session.scalar(select(Delivery.status).where(Delivery.id == delivery_id))
