@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= instance/demo
 DEMO := DIGEST_DATA_DIR=$(DEMO_DIR) $(BIN)/digest
 
-.PHONY: install demo test clean
+.PHONY: install demo test typecheck clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+typecheck: install
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

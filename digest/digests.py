@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -140,11 +141,12 @@ def deliver_digest(services: Services, delivery_id: int) -> DeliveryStatus:
     caller can retry; any other delivery error marks it ``failed``.
     """
     with services.db.session() as session:
-        claimed = session.execute(
+        result = session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-        ).rowcount
+        )
+        claimed = cast(CursorResult, result).rowcount
     # NOTE: a worker that dies between this claim and the send leaves the row in
     # "sending" for good. Nothing resends it, so such a digest is lost but never doubled.
     if not claimed:
@@ -168,9 +170,14 @@ def deliver_digest(services: Services, delivery_id: int) -> DeliveryStatus:
 def _send_claimed(services: Services, delivery_id: int) -> DeliveryStatus:
     with services.db.session() as session:
         delivery = session.get(Delivery, delivery_id)
-        subscriber = session.scalar(
+        if delivery is None:
+            # Deleting a subscriber deletes its deliveries, so this one went after it was claimed.
+            log.warning("Delivery %d skipped: it no longer exists", delivery_id)
+            return DeliveryStatus.SKIPPED
+
+        subscriber = session.scalars(
             select(Subscriber).where(Subscriber.id == delivery.subscriber_id).options(selectinload(Subscriber.topics))
-        )
+        ).one()
         if subscriber.status is not SubscriberStatus.ACTIVE:
             delivery.status = DeliveryStatus.SKIPPED
             log.info("Delivery %d skipped: subscriber %d is %s", delivery_id, subscriber.id, subscriber.status.value)

@@ -25,12 +25,20 @@ _WORD = re.compile(r"\w+")
 
 
 class PaperLike(Protocol):
-    arxiv_id: str
-    title: str
-    abstract: str
-    authors: Sequence[str]
-    categories: Sequence[str]
-    announce_type: str
+    """What matching reads of a paper: a stored Paper or a parsed PaperRecord."""
+
+    @property
+    def arxiv_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def authors(self) -> Sequence[str]: ...
+    @property
+    def categories(self) -> Sequence[str]: ...
+    @property
+    def announce_type(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -160,10 +168,13 @@ class PaperIndex:
 
 
 def _candidates(postings: dict[str, set[int]], phrase: list[str]) -> set[int]:
-    if not phrase:
-        return set()
-    sets = [postings.get(token) for token in phrase]
-    if any(not s for s in sets):
+    sets: list[set[int]] = []
+    for token in phrase:
+        papers = postings.get(token)
+        if not papers:
+            return set()
+        sets.append(papers)
+    if not sets:
         return set()
     sets.sort(key=len)
     return set.intersection(*sets)

@@ -72,12 +72,9 @@ class Renderer:
         """Return the HTML and text blocks of one paper, rendering them on first use."""
         blocks = self._blocks.get(paper.arxiv_id)
         if blocks is None:
-            context = {
-                "paper": paper,
-                "authors": ", ".join(paper.authors),
-                "snippet": snippet(paper.abstract),
-            }
-            wrapped = textwrap.fill(context["snippet"], TEXT_WIDTH, initial_indent="  ", subsequent_indent="  ")
+            abstract_snippet = snippet(paper.abstract)
+            context = {"paper": paper, "authors": ", ".join(paper.authors), "snippet": abstract_snippet}
+            wrapped = textwrap.fill(abstract_snippet, TEXT_WIDTH, initial_indent="  ", subsequent_indent="  ")
             blocks = (
                 Markup(self._paper_html.render(context)),
                 self._paper_text.render(context, wrapped_snippet=wrapped).rstrip() + "\n",

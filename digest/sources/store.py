@@ -113,6 +113,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(Paper).on_conflict_do_nothing(index_elements=["arxiv_id"])
     elif dialect == "sqlite":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -35,13 +34,6 @@ def make_email(**changes: object) -> OutgoingEmail:
     }
     fields.update(changes)
     return OutgoingEmail(**fields)  # type: ignore[arg-type]
-
-
-def unused_port() -> int:
-    """Return a port of 127.0.0.1 that nothing listens on: the OS picks it, and the socket closes at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

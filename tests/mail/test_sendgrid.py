@@ -6,7 +6,8 @@ import pytest
 
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.mail.sendgrid import REQUEST_TIMEOUT_SECONDS, SendGridBackend
-from tests.mail.conftest import SENDGRID_API_KEY, UNSUBSCRIBE_URL, make_email, unused_port
+from tests.mail.conftest import SENDGRID_API_KEY, UNSUBSCRIBE_URL, make_email
+from tests.servers.feed_server import unused_port
 from tests.servers.fake_sendgrid import FakeSendGrid
 
 

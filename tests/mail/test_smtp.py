@@ -9,7 +9,8 @@ import pytest
 
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.mail.smtp import SMTPBackend
-from tests.mail.conftest import RECIPIENT, UNSUBSCRIBE_URL, make_email, unused_port
+from tests.mail.conftest import RECIPIENT, UNSUBSCRIBE_URL, make_email
+from tests.servers.feed_server import unused_port
 from tests.servers.local_smtp import LocalSMTPServer
 
 SMTP_LOGIN = ("digest-user", "correct horse battery staple")
