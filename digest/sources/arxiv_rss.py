@@ -15,6 +15,7 @@ import logging
 import re
 import urllib.error
 import urllib.request
+import xml.sax
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,14 +51,19 @@ class ArxivRssSource:
 
 def read_location(location: str) -> bytes:
     """Read a feed's bytes from an http(s) URL or a file path, raising FeedError on failure."""
-    scheme = urlsplit(location).scheme.lower()
+    try:
+        scheme = urlsplit(location).scheme.lower()
+    except ValueError as exc:
+        raise FeedError(f"Feed URL {location!r} is invalid ({exc}): write it as http(s)://host/path.") from exc
     if scheme in ("http", "https"):
         request = urllib.request.Request(location, headers={"User-Agent": USER_AGENT})
         try:
             with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:
-            raise FeedError(f"Fetching feed {location!r} failed with HTTP {exc.code}: check the URL.") from exc
+            advice = "the server failed, so try again later" if exc.code >= 500 else "check the URL"
+            raise FeedError(f"Fetching feed {location!r} failed with HTTP {exc.code}: {advice}.") from exc
+
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             # A body cut short raises http.client.IncompleteRead, which is not an OSError.
             raise FeedError(
@@ -79,6 +85,14 @@ def parse_arxiv_rss(content: bytes, *, source: str = "<memory>") -> list[PaperRe
     if not feed.get("version") and not feed.entries:
         reason = feed.get("bozo_exception") or "no RSS or Atom root element"
         raise FeedError(f"Feed {source!r} is not valid RSS or Atom ({reason}): check that the URL serves a feed.")
+
+    if isinstance(feed.get("bozo_exception"), xml.sax.SAXException):
+        # feedparser recovers the items before the fault, but a feed cut off in transfer
+        # would then store half a day, and the missing papers would never be fetched again.
+        raise FeedError(
+            f"Feed {source!r} is not well-formed XML ({feed.bozo_exception}): it may have been "
+            "cut off in transfer, so nothing was stored from it. Fetch it again."
+        )
 
     feed_date = _parse_date(feed.feed.get("published")) or dt.datetime.now(dt.timezone.utc).date()
     records: list[PaperRecord] = []

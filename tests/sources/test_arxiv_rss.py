@@ -150,3 +150,16 @@ def test_empty_channel_gives_no_papers():
 def test_empty_content_is_rejected():
     with pytest.raises(FeedError, match="empty.xml"):
         parse_arxiv_rss(b"", source="empty.xml")
+
+
+def test_truncated_feed_is_rejected():
+    content = (FIXTURES / "arxiv-rss" / "categories.xml").read_bytes()
+    truncated = content[: content.index(b"<dc:creator>Emmy")]
+
+    with pytest.raises(FeedError, match="not well-formed XML .*cut off in transfer, so nothing was stored"):
+        parse_arxiv_rss(truncated, source="cut.xml")
+
+
+def test_malformed_url_names_it():
+    with pytest.raises(FeedError, match=r"Feed URL 'http://\[127.0.0.1' is invalid"):
+        read_location("http://[127.0.0.1")
