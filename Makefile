@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= instance/demo
-DEMO := DIGEST_DATA_DIR=$(DEMO_DIR) $(BIN)/digest
+# The demo signs its links with a fixed key: it runs on this machine only.
+DEMO := DIGEST_DATA_DIR=$(DEMO_DIR) DIGEST_SECRET_KEY=demo-only-key $(BIN)/digest
 
 .PHONY: install demo test typecheck clean
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from digest.config import Settings, load_settings
+from digest.config import INSECURE_SECRET_KEY, Settings, load_settings
 from digest.db import Database
 from digest.links import Links
 from digest.mail import MailBackend, make_backend
@@ -36,6 +36,11 @@ def create_app(overrides: Mapping[str, str] | None = None, *, config: Mapping[st
     environment (tests pass them); ``config`` updates Flask's own config last.
     """
     settings = load_settings(overrides)
+    if settings.secret_key == INSECURE_SECRET_KEY:
+        log.warning(
+            "DIGEST_SECRET_KEY is not set, so anyone can forge the links in emails: "
+            "set it to a long random value before others use this service"
+        )
     app = Flask(__name__, template_folder=str(templates_dir()), instance_path=str(settings.data_dir))
     app.config.update(
         SECRET_KEY=settings.secret_key,

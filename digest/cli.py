@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest import create_app, services
 from digest.digests import latest_announcement_date, select_papers, build_digest_email
@@ -30,11 +32,27 @@ class _AppGroup(click.Group):
             return super().invoke(ctx)
         except DigestError as exc:
             raise click.ClickException(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise click.ClickException(
+                f"The database cannot be used ({reason}): check DIGEST_DATABASE_URL and that the server is running."
+            ) from exc
+        except KombuOperationalError as exc:
+            raise click.ClickException(
+                f"The Celery broker cannot be reached ({exc}): start it, or unset DIGEST_BROKER_URL "
+                "to run tasks in this process."
+            ) from exc
 
 
 def _app(ctx: click.Context) -> Flask:
+    """Build the app once per command; every command but init-db needs the schema up to date."""
     if ctx.obj is None:
-        ctx.obj = create_app()
+        app = create_app()
+        if ctx.info_name != "init-db":
+            problem = services(app).db.schema_problem()
+            if problem:
+                raise click.ClickException(problem)
+        ctx.obj = app
     return ctx.obj
 
 
@@ -203,7 +221,10 @@ def preview(ctx: click.Context, email: str, date_text: str | None, output: Path 
         return
     message = build_digest_email(app_services, subscriber, digest_date, matches, renderer)
     if output is not None:
-        output.write_text(message.html, encoding="utf-8")
+        try:
+            output.write_text(message.html, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"Writing {str(output)!r} failed ({exc.strerror}): choose a writable file.") from exc
         click.echo(f"Wrote the HTML digest to {output}")
     click.echo(f"Subject: {message.subject}\n")
     click.echo(message.text)

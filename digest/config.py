@@ -13,12 +13,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from email.utils import parseaddr
 from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digest.errors import ConfigError
 
 PREFIX = "DIGEST_"
 MAIL_BACKENDS = ("outbox", "sendgrid", "smtp")
+INSECURE_SECRET_KEY = "insecure-development-key"
+BROKER_SCHEMES = ("redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp", "memory")
+DATABASE_BACKENDS = ("postgresql", "sqlite")
 _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -64,6 +71,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     data_dir = Path(get("DATA_DIR") or "instance").resolve()
     database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'digest.sqlite3'}"
+    _check_database_url(database_url)
+    broker_url = get("BROKER_URL")
+    if broker_url is not None:
+        _check_url("BROKER_URL", broker_url, BROKER_SCHEMES)
+    mail_from = get("MAIL_FROM") or "Paper Digest <digest@localhost>"
+    if "@" not in parseaddr(mail_from)[1]:
+        raise ConfigError(
+            f"{PREFIX}MAIL_FROM={mail_from!r} has no email address: write it as 'Name <address@example.org>'."
+        )
     base_url = (get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
     _check_url("BASE_URL", base_url, ("http", "https"))
 
@@ -81,22 +97,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     sendgrid_host = (get("SENDGRID_HOST") or "https://api.sendgrid.com").rstrip("/")
     _check_url("SENDGRID_HOST", sendgrid_host, ("http", "https"))
 
-    secret_key = get("SECRET_KEY")
-    if secret_key is None:
-        # NOTE: the fallback key is public, so links signed with it can be forged.
-        # It only suits the embedded demo; every deployment must set DIGEST_SECRET_KEY.
-        secret_key = "insecure-development-key"
+    # NOTE: the fallback key is public, so links signed with it can be forged. It only
+    # suits a trial on one's own machine, and create_app logs a warning when it is used.
+    secret_key = get("SECRET_KEY") or INSECURE_SECRET_KEY
 
     feeds = tuple(part for part in re.split(r"[\s,]+", get("FEEDS") or "") if part)
 
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        broker_url=get("BROKER_URL"),
+        broker_url=broker_url,
         base_url=base_url,
         secret_key=secret_key,
         mail_backend=mail_backend,
-        mail_from=get("MAIL_FROM") or "Paper Digest <digest@localhost>",
+        mail_from=mail_from,
         outbox_dir=Path(get("OUTBOX_DIR") or data_dir / "outbox").resolve(),
         sendgrid_api_key=sendgrid_api_key,
         sendgrid_host=sendgrid_host,
@@ -113,12 +127,33 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in schemes and bool(parts.netloc)
+    except ValueError:
+        valid = False
+    if not valid:
         raise ConfigError(
-            f"{PREFIX}{name}={value!r} is not an absolute URL: "
-            f"write it as {schemes[0]}://host[:port][/path]."
+            f"{PREFIX}{name}={_hide_password(value)!r} is not a valid URL: write it as "
+            f"{schemes[0]}://host[:port][/path], with a scheme among {', '.join(schemes)}."
         )
+
+
+def _check_database_url(value: str) -> None:
+    try:
+        backend = make_url(value).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in DATABASE_BACKENDS:
+        raise ConfigError(
+            f"{PREFIX}DATABASE_URL={_hide_password(value)!r} is not a PostgreSQL or SQLite URL: write it as "
+            "postgresql+psycopg://user:password@host/name or sqlite:////absolute/path.sqlite3."
+        )
+
+
+def _hide_password(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``, for error messages."""
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)
 
 
 def _int_setting(get, name: str, default: int, *, minimum: int, maximum: int) -> int:

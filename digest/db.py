@@ -9,9 +9,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from digest.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,24 @@ class Database:
         """Apply the Alembic migrations up to ``revision``."""
         upgrade_database(self.engine, revision)
 
+    def schema_problem(self) -> str | None:
+        """Return why the schema is not at the latest migration, with the fix, or None when it is."""
+        script = ScriptDirectory.from_config(alembic_config())
+        with self.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        heads = set(script.get_heads())
+        if current == heads:
+            return None
+        if not current:
+            return "The database has no tables yet: run `digest init-db` first."
+        unknown = [revision for revision in current if not _known_revision(script, revision)]
+        if unknown:
+            return (
+                f"The database is at migration {', '.join(sorted(unknown))}, which this version does not "
+                "know: it was set up by a newer version of Paper Digest, so run that version."
+            )
+        return "The database schema is older than this version: run `digest init-db` to upgrade it."
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -54,7 +77,14 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"The folder {str(folder)!r} for the SQLite database cannot be created ({exc.strerror}): "
+                "set DIGEST_DATA_DIR or DIGEST_DATABASE_URL to a writable place."
+            ) from exc
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -65,6 +95,13 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:

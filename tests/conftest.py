@@ -75,9 +75,11 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
     url = request.getfixturevalue("postgres_database")
     yield url
     engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    existing = set(sa.inspect(engine).get_table_names())
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables if table.name in existing)
+    if tables:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
