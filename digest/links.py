@@ -44,6 +44,7 @@ class Links:
             raise InvalidLinkError(
                 "This link is not valid: copy the whole link from the email, or sign up again."
             ) from exc
-        if not isinstance(value, int):
+        # A key holder could sign any value; ids outside a 64-bit column would crash the query.
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
             raise InvalidLinkError("This link is not valid: copy the whole link from the email.")
         return value

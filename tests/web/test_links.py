@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from itsdangerous import TimestampSigner
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from digest import services
 from digest.links import CONFIRM_MAX_AGE_SECONDS, Links
@@ -275,3 +275,12 @@ def test_healthz_reports_ok(client):
     response = client.get("/healthz")
 
     assert response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("value", [10**30, -1, True, "1"])
+def test_signed_out_of_range_id(client, app, value):
+    token = URLSafeTimedSerializer("test-secret-key", salt="digest-manage").dumps(value)
+
+    response = client.get(f"/manage/{token}")
+
+    assert response.status_code == 400
