@@ -18,6 +18,8 @@ def run(env: dict[str, str], *args: str):
     return CliRunner(env=env).invoke(main, list(args))
 
 
+# Other tests migrate the session's PostgreSQL database, so only SQLite starts empty here.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("command", [["run-night"], ["preview", "ada@example.org"], ["fetch", str(MAIN_FEED / "2025-04-10.xml")]])
 def test_command_before_init_db(settings_env: dict[str, str], command: list[str]):
     result = run(settings_env, *command)
@@ -26,7 +28,7 @@ def test_command_before_init_db(settings_env: dict[str, str], command: list[str]
     assert result.output == "Error: The database has no tables yet: run `digest init-db` first.\n"
 
 
-# The PostgreSQL test database is shared by the whole session, so its version stays untouched.
+# The PostgreSQL test database is shared by the whole session, so its version must stay untouched.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_unknown_migration_is_explained(settings_env: dict[str, str]):
     assert run(settings_env, "init-db").exit_code == 0
