@@ -88,14 +88,31 @@ def init_db(ctx: click.Context) -> None:
 @click.argument("locations", nargs=-1)
 @click.pass_context
 def fetch(ctx: click.Context, locations: tuple[str, ...]) -> None:
-    """Fetch arXiv RSS feeds from URLs or files and store their papers (DIGEST_FEEDS when none are given)."""
+    """Fetch arXiv RSS feeds from URLs or files and store their papers (DIGEST_FEEDS when none are given).
+
+    A feed that fails does not stop the others. Each failure is printed, and the
+    command exits with status 1 after the last feed when any failed.
+    """
+    from digest.errors import FeedError
+
     app_services = services(_app(ctx))
     locations = locations or app_services.settings.feeds
     if not locations:
         raise click.UsageError("No feed given: pass URLs or files, or set DIGEST_FEEDS.")
+    failed = 0
     for location in locations:
-        result = fetch_and_store(app_services.db, location)
+        try:
+            result = fetch_and_store(app_services.db, location)
+        except FeedError as exc:
+            failed += 1
+            click.echo(f"Error: {exc}", err=True)
+            continue
         click.echo(f"{location}: {result.added} new, {result.updated} updated, {result.unchanged} already stored")
+    if failed:
+        raise click.ClickException(
+            f"{failed} of {len(locations)} feeds failed, so their papers were not stored: "
+            "fix the feeds named above and fetch them again."
+        )
 
 
 @main.command("add-subscriber")
@@ -105,8 +122,12 @@ def fetch(ctx: click.Context, locations: tuple[str, ...]) -> None:
 @click.option("-a", "--author", "authors", multiple=True, help="An author's name such as 'Yoshua Bengio' (repeatable).")
 @click.option("--max-papers", type=click.IntRange(1, 200), help="The maximum number of papers per digest [default: DIGEST_MAX_PAPERS].")
 @click.option("--replace", is_flag=True, help="Replace the topics of an existing subscriber instead of failing.")
+@click.option(
+    "--resubscribe", is_flag=True,
+    help="With --replace, make an address that unsubscribed active again. Use it only when that person asked to come back.",
+)
 @click.pass_context
-def add_subscriber_command(ctx, email, keywords, categories, authors, max_papers, replace) -> None:
+def add_subscriber_command(ctx, email, keywords, categories, authors, max_papers, replace, resubscribe) -> None:
     """Add an active subscriber, skipping the confirmation email."""
     topics = (
         [parse_topic(TopicKind.KEYWORD, value) for value in keywords]
@@ -114,41 +135,68 @@ def add_subscriber_command(ctx, email, keywords, categories, authors, max_papers
         + [parse_topic(TopicKind.AUTHOR, value) for value in authors]
     )
     with services(_app(ctx)).db.session() as session:
-        subscriber = add_subscriber(session, email, topics, max_papers=max_papers, replace=replace)
-        click.echo(f"Subscriber {subscriber.id} ({subscriber.email}) is active with {len(topics)} topics.")
+        subscriber = add_subscriber(
+            session, email, topics, max_papers=max_papers, replace=replace, resubscribe=resubscribe
+        )
+        count = len(subscriber.topics)
+        click.echo(f"Subscriber {subscriber.id} ({subscriber.email}) is active with {count} topic{'' if count == 1 else 's'}.")
 
 
 @main.command("import-subscribers")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--resubscribe", is_flag=True,
+    help="Also make addresses that unsubscribed active again. Use it only when those people asked to come back.",
+)
 @click.pass_context
-def import_subscribers(ctx: click.Context, path: Path) -> None:
-    """Add or update active subscribers from a JSON list of {email, keywords, categories, authors}."""
+def import_subscribers(ctx: click.Context, path: Path, resubscribe: bool) -> None:
+    """Add or update active subscribers from a JSON list of {email, keywords, categories, authors, max_papers}.
+
+    Every entry is checked first, and nothing is written when one is invalid.
+    Addresses that unsubscribed are skipped unless --resubscribe is given.
+    """
+    from digest.subscriptions import check_import_entries, import_entries
+
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig also reads files that a Windows editor saved with a byte order mark.
+        entries = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         raise click.ClickException(f"{str(path)!r} is not valid JSON ({exc}).") from exc
     if not isinstance(entries, list):
         raise click.ClickException(f"{str(path)!r} must contain a JSON list of subscribers.")
 
+    checked = check_import_entries(entries, source=str(path))
     with services(_app(ctx)).db.session() as session:
-        for number, entry in enumerate(entries, start=1):
-            if not isinstance(entry, dict) or "email" not in entry:
-                raise click.ClickException(f"Entry {number} of {str(path)!r} has no \"email\" field.")
-            topics = [
-                parse_topic(kind, value)
-                for kind, key in ((TopicKind.KEYWORD, "keywords"), (TopicKind.CATEGORY, "categories"), (TopicKind.AUTHOR, "authors"))
-                for value in entry.get(key, [])
-            ]
-            add_subscriber(session, entry["email"], topics, max_papers=entry.get("max_papers"), replace=True)
-    click.echo(f"Imported {len(entries)} subscribers from {path}.")
+        result = import_entries(session, checked, resubscribe=resubscribe)
+    imported = len(result.added) + len(result.updated) + len(result.resubscribed)
+    click.echo(
+        f"Imported {imported} subscriber{'' if imported == 1 else 's'} from {path}: {len(result.added)} added, "
+        f"{len(result.updated)} updated, {len(result.resubscribed)} resubscribed."
+    )
+    skipped = result.skipped_unsubscribed
+    if skipped:
+        click.echo(
+            f"Skipped {len(skipped)} address{'' if len(skipped) == 1 else 'es'} that unsubscribed: {', '.join(skipped)}. "
+            "Pass --resubscribe only if they asked to receive digests again."
+        )
 
 
 @main.command("run-night")
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="The announcement date to send [default: the latest stored].")
 @click.option("--skip-fetch", is_flag=True, help="Do not fetch DIGEST_FEEDS first.")
+@click.option(
+    "--retry-failed", is_flag=True,
+    help="Move the date's failed digests back to pending first, so they are sent again.",
+)
 @click.pass_context
-def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool) -> None:
-    """Run the nightly job: fetch DIGEST_FEEDS, then plan and send every subscriber's digest."""
+def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool, retry_failed: bool) -> None:
+    """Run the nightly job: fetch DIGEST_FEEDS, then plan and send every subscriber's digest.
+
+    Without a broker the command exits with status 1 when a feed failed or a
+    digest of the date was not sent. With a broker it only queues the night and
+    exits with status 0, and the workers' logs show how the night went.
+    """
+    from digest.models import DeliveryStatus
     from workers import init_celery
     from workers.tasks import fetch_feeds, plan_digests_task, run_nightly
 
@@ -159,27 +207,51 @@ def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool) -> No
 
     if not app_services.settings.eager_tasks:
         # The worker fetches, then finds the latest date itself once the new papers are stored.
+        date_argument = digest_date.isoformat() if digest_date else None
         with app.app_context():
             if skip_fetch:
-                plan_digests_task.delay(digest_date.isoformat() if digest_date else None)
+                plan_digests_task.delay(date_argument, retry_failed)
             else:
-                run_nightly.delay(digest_date.isoformat() if digest_date else None)
+                run_nightly.delay(date_argument, retry_failed)
         click.echo("Queued the night: a Celery worker fetches the feeds and sends the digests.")
         return
 
+    failed_feeds: dict[str, str] = {}
     with app.app_context():
         if app_services.settings.feeds and not skip_fetch:
-            fetch_feeds()
+            failed_feeds = fetch_feeds()["failed"]
+        for error in failed_feeds.values():
+            click.echo(f"Error: {error}", err=True)
         with app_services.db.session() as session:
             digest_date = digest_date or latest_announcement_date(session)
         if digest_date is None:
             raise click.ClickException("No papers are stored: run `digest fetch` first.")
-        plan_digests_task(digest_date.isoformat())
+        plan_digests_task(digest_date.isoformat(), retry_failed)
 
-    _print_summary(app, digest_date)
+    counts = _print_summary(app, digest_date)
+
+    rerun = f"`digest run-night --date {digest_date}`"
+    problems: list[str] = []
+    if failed_feeds:
+        problems.append(
+            f"{len(failed_feeds)} of {len(app_services.settings.feeds)} feeds in DIGEST_FEEDS failed to fetch: "
+            f"fix them and run {rerun} again to match the empty digests against their papers."
+        )
+    failed = counts.get(DeliveryStatus.FAILED.value, 0)
+    unsent = failed + counts.get(DeliveryStatus.PENDING.value, 0) + counts.get(DeliveryStatus.SENDING.value, 0)
+    if unsent:
+        advice = f"run {rerun} again to retry the pending ones"
+        if failed:
+            advice += ", and add --retry-failed to send the failed ones again"
+        problems.append(f"{unsent} of {sum(counts.values())} digests were not sent: see the errors above, and {advice}.")
+    if problems:
+        raise click.ClickException(" ".join(problems))
 
 
-def _print_summary(app: Flask, digest_date: dt.date) -> None:
+def _print_summary(app: Flask, digest_date: dt.date) -> dict[str, int]:
+    """Print each subscriber's delivery of ``digest_date`` and return the number of deliveries by status value."""
+    from collections import Counter
+
     app_services = services(app)
     with app_services.db.session() as session:
         rows = session.execute(
@@ -196,6 +268,7 @@ def _print_summary(app: Flask, digest_date: dt.date) -> None:
         click.echo(line + (f"  ({error})" if error else ""))
     if app_services.settings.mail_backend == "outbox":
         click.echo(f"Emails are in {app_services.settings.outbox_dir} (open the .html files in a browser).")
+    return dict(Counter(status.value for _, status, _, _ in rows))
 
 
 @main.command()

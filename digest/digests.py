@@ -2,6 +2,8 @@
 
 A Delivery row exists once per subscriber and digest date, so planning the
 same night twice, or a task delivered twice by the broker, sends one email.
+Planning a date again re-checks its ``empty`` deliveries, because a feed
+fetched late may have brought papers that match.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from digest import Services
 from digest.db import Database
-from digest.errors import DeliveryError, TransientDeliveryError
+from digest.errors import DeliveryError, MailConfigError, TransientDeliveryError
 from digest.mail import OutgoingEmail
 from digest.matching import Match, PaperIndex, match_papers
 from digest.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
@@ -43,8 +45,14 @@ def papers_announced_on(session: Session, digest_date: dt.date) -> list[Paper]:
     ))
 
 
-def plan_digests(session: Session, digest_date: dt.date) -> list[int]:
-    """Create the missing Delivery rows of ``digest_date`` and return the ids still waiting to be sent."""
+def plan_digests(session: Session, digest_date: dt.date, *, retry_failed: bool = False) -> list[int]:
+    """Create the missing Delivery rows of ``digest_date`` and return the ids still waiting to be sent.
+
+    The date's ``empty`` deliveries go back to ``pending`` to be matched again,
+    because papers of that date may have been stored since. No email was sent
+    for them, so this never sends a subscriber a second digest. With
+    ``retry_failed`` the ``failed`` deliveries go back to ``pending`` too.
+    """
     active_ids = session.scalars(select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE)).all()
     rows = [{"subscriber_id": subscriber_id, "digest_date": digest_date} for subscriber_id in active_ids]
     if rows:
@@ -53,13 +61,29 @@ def plan_digests(session: Session, digest_date: dt.date) -> list[int]:
         session.execute(
             insert(Delivery).on_conflict_do_nothing(index_elements=["subscriber_id", "digest_date"]), rows
         )
+
+    rechecked = _reset_to_pending(session, digest_date, DeliveryStatus.EMPTY)
+    retried = _reset_to_pending(session, digest_date, DeliveryStatus.FAILED) if retry_failed else 0
     pending = session.scalars(
         select(Delivery.id)
         .where(Delivery.digest_date == digest_date, Delivery.status == DeliveryStatus.PENDING)
         .order_by(Delivery.id)
     ).all()
-    log.info("Planned %s: %d active subscribers, %d digests waiting", digest_date, len(active_ids), len(pending))
+    log.info(
+        "Planned %s: %d active subscribers, %d digests waiting (%d empty ones to re-check, %d failed ones to retry)",
+        digest_date, len(active_ids), len(pending), rechecked, retried,
+    )
     return list(pending)
+
+
+def _reset_to_pending(session: Session, digest_date: dt.date, status: DeliveryStatus) -> int:
+    """Move the deliveries of ``digest_date`` that have ``status`` back to ``pending`` and count them."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.digest_date == digest_date, Delivery.status == status)
+        .values(status=DeliveryStatus.PENDING)
+    )
+    return cast(CursorResult, result).rowcount
 
 
 @dataclass
@@ -137,8 +161,9 @@ def deliver_digest(services: Services, delivery_id: int) -> DeliveryStatus:
 
     Only a pending delivery is sent: it is first claimed by moving it to
     ``sending`` in its own transaction, so two workers never send it twice.
-    A transient failure puts it back to ``pending`` and re-raises, so the
-    caller can retry; any other delivery error marks it ``failed``.
+    A transient failure, MailConfigError included, puts it back to ``pending``
+    and re-raises, so the caller can retry. Any other delivery error marks it
+    ``failed``.
     """
     with services.db.session() as session:
         result = session.execute(
@@ -178,14 +203,17 @@ def _send_claimed(services: Services, delivery_id: int) -> DeliveryStatus:
         subscriber = session.scalars(
             select(Subscriber).where(Subscriber.id == delivery.subscriber_id).options(selectinload(Subscriber.topics))
         ).one()
+        # An error left by an earlier attempt no longer applies to a delivery that ends skipped or empty.
         if subscriber.status is not SubscriberStatus.ACTIVE:
             delivery.status = DeliveryStatus.SKIPPED
+            delivery.error = None
             log.info("Delivery %d skipped: subscriber %d is %s", delivery_id, subscriber.id, subscriber.status.value)
             return delivery.status
 
         matches, renderer = select_papers(services, subscriber, delivery.digest_date)
         if not matches:
             delivery.status = DeliveryStatus.EMPTY
+            delivery.error = None
             log.info("Delivery %d empty: no paper of %s matches subscriber %d", delivery_id, delivery.digest_date, subscriber.id)
             return delivery.status
         email = build_digest_email(services, subscriber, delivery.digest_date, matches, renderer)
@@ -195,7 +223,11 @@ def _send_claimed(services: Services, delivery_id: int) -> DeliveryStatus:
     except DeliveryError as exc:
         transient = isinstance(exc, TransientDeliveryError)
         _record(services, delivery_id, DeliveryStatus.PENDING if transient else DeliveryStatus.FAILED, error=str(exc))
-        log.warning("Delivery %d failed (%s): %s", delivery_id, "will retry" if transient else "permanent", exc)
+        if isinstance(exc, MailConfigError):
+            outcome = "mail settings wrong, left pending"
+        else:
+            outcome = "will retry" if transient else "permanent"
+        log.warning("Delivery %d failed (%s): %s", delivery_id, outcome, exc)
         raise
 
     _record(services, delivery_id, DeliveryStatus.SENT, message_id=sent.message_id, paper_count=len(matches))

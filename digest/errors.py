@@ -9,7 +9,9 @@ The tree::
     ├── SubscriberError        a subscriber cannot be added or found
     └── DeliveryError          a backend failed to deliver a message
         ├── TransientDeliveryError   worth retrying later
-        └── PermanentDeliveryError   retrying will fail again
+        │   └── MailConfigError      the mail settings are wrong, so every message
+        │                            fails until an operator fixes them
+        └── PermanentDeliveryError   retrying this message will fail again
 """
 
 from __future__ import annotations
@@ -43,5 +45,13 @@ class TransientDeliveryError(DeliveryError):
     """A delivery failed for a reason that may pass, such as a timeout or HTTP 429."""
 
 
+class MailConfigError(TransientDeliveryError):
+    """The mail backend's settings are wrong, such as a rejected API key or login, so every message fails.
+
+    Retrying succeeds once an operator fixes the setting that the message names,
+    so the delivery stays pending rather than failed.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
-    """A delivery failed for a reason that retrying will not fix, such as a rejected API key."""
+    """A delivery failed for a reason that retrying will not fix, such as a rejected recipient."""

@@ -177,3 +177,46 @@ def test_new_subscriber_joins_planned_night(day_app):
     with services(day_app).db.session() as session:
         emails = set(session.scalars(select(Subscriber.email)))
     assert len(read_outbox(day_app, "digest")) == len(emails) == 2
+
+
+def test_empty_rechecked_after_late_feed(app):
+    fetch_and_store(services(app).db, str(MAIN_FEED / "2025-04-10.xml"))
+    subscriber_id = add(app, "ada@example.org", keyword=["diffusion"])
+    run_night(app, "2025-04-11")
+    status_before_feed = deliveries(app)[subscriber_id].status
+
+    fetch_and_store(services(app).db, str(MAIN_FEED / "2025-04-11.xml"))
+    run_night(app, "2025-04-11")
+
+    assert status_before_feed is DeliveryStatus.EMPTY
+    assert deliveries(app)[subscriber_id].status is DeliveryStatus.SENT
+    assert len(read_outbox(app, "digest")) == 1
+
+
+def test_empty_recheck_sends_nothing_twice(day_app):
+    sent_id = add(day_app, "ada@example.org", keyword=["diffusion"])
+    empty_id = add(day_app, "grace@example.org", keyword=["zymurgy"])
+
+    queued = [run_night(day_app) for _ in range(3)]
+
+    rows = deliveries(day_app)
+    assert queued == [2, 1, 1]
+    assert len(read_outbox(day_app, "digest")) == 1
+    assert rows[sent_id].status is DeliveryStatus.SENT
+    assert rows[empty_id].status is DeliveryStatus.EMPTY
+
+
+def test_retry_failed_requeues_failed(day_app):
+    subscriber_id = add(day_app, "ada@example.org", keyword=["diffusion"])
+    with services(day_app).db.session() as session:
+        [delivery_id] = plan_digests(session, dt.date.fromisoformat(DAY))
+        session.get(Delivery, delivery_id).status = DeliveryStatus.FAILED
+
+    with services(day_app).db.session() as session:
+        without_flag = plan_digests(session, dt.date.fromisoformat(DAY))
+    with services(day_app).db.session() as session:
+        with_flag = plan_digests(session, dt.date.fromisoformat(DAY), retry_failed=True)
+
+    assert without_flag == []
+    assert with_flag == [delivery_id]
+    assert deliveries(day_app)[subscriber_id].status is DeliveryStatus.PENDING

@@ -2,7 +2,10 @@
 
 Backends: ``outbox`` (``.eml`` files in a folder), ``smtp`` and ``sendgrid``.
 Each raises :class:`~digest.errors.TransientDeliveryError` for failures worth
-retrying and :class:`~digest.errors.PermanentDeliveryError` for the others.
+retrying, its subclass :class:`~digest.errors.MailConfigError` when a mail
+setting is wrong so that every message would fail, and
+:class:`~digest.errors.PermanentDeliveryError` when retrying this message will
+fail again.
 """
 
 from __future__ import annotations

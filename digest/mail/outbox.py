@@ -7,7 +7,7 @@ import logging
 import re
 from pathlib import Path
 
-from digest.errors import PermanentDeliveryError
+from digest.errors import MailConfigError
 from digest.mail import OutgoingEmail, SentEmail
 from digest.mail.mime import build_mime
 
@@ -31,8 +31,9 @@ class OutboxBackend:
             eml_path.write_bytes(message.as_bytes())
             eml_path.with_suffix(".html").write_text(email.html, encoding="utf-8")
         except OSError as exc:
-            # The file name contains the recipient's address, so the error names only the folder.
-            raise PermanentDeliveryError(
+            # Every message goes to the same folder, so no message can be written until the operator
+            # fixes it. The file name contains the recipient's address, so the error names only the folder.
+            raise MailConfigError(
                 f"Writing a message to the outbox folder {str(self.directory)!r} failed ({exc.strerror}): "
                 "check that DIGEST_OUTBOX_DIR names a writable folder."
             ) from exc

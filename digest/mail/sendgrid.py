@@ -10,7 +10,7 @@ from email.utils import parseaddr
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from digest.errors import PermanentDeliveryError, TransientDeliveryError
+from digest.errors import MailConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.mail import OutgoingEmail, SentEmail
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class SendGridBackend:
         try:
             response = self.client.send(build_request_body(email))
         except HTTPError as exc:
-            raise _status_error(exc.status_code, _error_detail(exc.body)) from exc
+            raise _status_error(exc.status_code, exc.body) from exc
         except TimeoutError as exc:
             raise TransientDeliveryError(
                 f"SendGrid at {self.host} timed out: no response within {self.timeout} s."
@@ -77,19 +77,27 @@ def _address(value: str) -> dict[str, str]:
     return {"email": address, "name": name} if name else {"email": address}
 
 
-def _status_error(status: int, detail: str) -> TransientDeliveryError | PermanentDeliveryError:
+def _status_error(status: int, body: bytes | str | None) -> TransientDeliveryError | PermanentDeliveryError:
+    """Turn an HTTP error response into a TransientDeliveryError, MailConfigError or PermanentDeliveryError."""
+    detail, fields = _error_detail(body)
     if status in _TRANSIENT_STATUSES or status >= 500:
         return TransientDeliveryError(f"SendGrid returned HTTP {status} ({detail}), a temporary failure: retry later.")
     if status == 401:
-        return PermanentDeliveryError(
+        return MailConfigError(
             f"SendGrid rejected the API key with HTTP 401 ({detail}): "
             "check that DIGEST_SENDGRID_API_KEY is a current SendGrid API key."
         )
     if status == 403:
-        return PermanentDeliveryError(
+        return MailConfigError(
             f"SendGrid rejected the request with HTTP 403 ({detail}): "
             "check that the key in DIGEST_SENDGRID_API_KEY has the Mail Send permission "
             "and that DIGEST_MAIL_FROM is a sender verified in SendGrid."
+        )
+    if any(field == "from" or field.startswith("from.") for field in fields):
+        # Every message has the sender DIGEST_MAIL_FROM, so SendGrid rejects them all the same way.
+        return MailConfigError(
+            f"SendGrid rejected the sender with HTTP {status} ({detail}): "
+            "set DIGEST_MAIL_FROM to a valid address of a sender verified in SendGrid."
         )
     return PermanentDeliveryError(
         f"SendGrid rejected the message with HTTP {status} ({detail}): fix the field SendGrid names, "
@@ -97,10 +105,13 @@ def _status_error(status: int, detail: str) -> TransientDeliveryError | Permanen
     )
 
 
-def _error_detail(body: bytes | str | None) -> str:
-    """Return SendGrid's error messages with the fields they name, or the start of an unexpected body."""
+def _error_detail(body: bytes | str | None) -> tuple[str, list[str]]:
+    """Return SendGrid's error messages with the fields they name, and those fields.
+
+    An unexpected body gives its first 300 characters and no fields.
+    """
     if not body:
-        return "no details given"
+        return "no details given", []
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         errors = json.loads(text).get("errors", [])
@@ -108,6 +119,7 @@ def _error_detail(body: bytes | str | None) -> str:
             f"{error.get('message')} (field {error['field']})" if error.get("field") else str(error.get("message"))
             for error in errors
         ]
+        fields = [str(error["field"]) for error in errors if error.get("field")]
     except (ValueError, AttributeError, TypeError):
-        return text[:300]
-    return "; ".join(messages) or text[:300]
+        return text[:300], []
+    return "; ".join(messages) or text[:300], fields

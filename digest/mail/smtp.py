@@ -1,8 +1,10 @@
 """Deliver through an SMTP server, optionally with STARTTLS and a login.
 
 Replies with a 4xx code raise TransientDeliveryError and 5xx replies raise
-PermanentDeliveryError, whether the server sends them to the login, to
-RCPT TO or to DATA.
+PermanentDeliveryError, whether the server sends them to RCPT TO or to DATA.
+A rejected login, or a server without the STARTTLS or AUTH that the settings
+require, raises MailConfigError, because every message fails until an
+operator fixes the settings.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import smtplib
 
-from digest.errors import PermanentDeliveryError, TransientDeliveryError
+from digest.errors import DeliveryError, MailConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.mail import OutgoingEmail, SentEmail
 from digest.mail.mime import build_mime
 
@@ -44,10 +46,12 @@ class SMTPBackend:
                 server.send_message(message)
         except smtplib.SMTPNotSupportedError as exc:
             # smtplib raises this before sending the message when the server lacks STARTTLS,
-            # AUTH, or SMTPUTF8 (which a non-ASCII address needs).
-            raise PermanentDeliveryError(
-                f"SMTP server {server_name} does not support a required extension ({exc}): "
-                f"{_unsupported_hint(str(exc))}"
+            # AUTH, or SMTPUTF8 (which a non-ASCII address needs). Only SMTPUTF8 depends on the message.
+            detail = str(exc)
+            error: type[DeliveryError] = PermanentDeliveryError if "SMTPUTF8" in detail else MailConfigError
+            raise error(
+                f"SMTP server {server_name} does not support a required extension ({detail}): "
+                f"{_unsupported_hint(detail)}"
             ) from exc
         except smtplib.SMTPAuthenticationError as exc:
             reply = f"{exc.smtp_code} ({_text(exc.smtp_error)})"
@@ -55,7 +59,7 @@ class SMTPBackend:
                 raise TransientDeliveryError(
                     f"SMTP server {server_name} failed to check the login for now with {reply}: retry later."
                 ) from exc
-            raise PermanentDeliveryError(
+            raise MailConfigError(
                 f"SMTP server {server_name} rejected the login with {reply}: "
                 "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD."
             ) from exc

@@ -6,9 +6,11 @@ the plan task; with no broker configured, the send tasks run eagerly.
 
 from __future__ import annotations
 
+import logging
 import re
 from html.parser import HTMLParser
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -18,6 +20,10 @@ from digest.sources.store import fetch_and_store
 from digest.subscriptions import add_subscriber
 from digest.topics import TopicKind, parse_topic
 from tests.conftest import MAIN_FEED
+from tests.mail.conftest import SENDGRID_API_KEY
+from tests.servers.fake_sendgrid import FakeSendGrid
+from tests.servers.local_smtp import LocalSMTPServer
+from workers import init_celery
 from workers.tasks import plan_digests_task
 
 DAY = "2025-04-10"
@@ -74,9 +80,9 @@ def add_subscribers(app: Flask) -> dict[str, int]:
     return ids
 
 
-def run_night(app: Flask) -> int:
+def run_night(app: Flask, retry_failed: bool = False) -> int:
     with app.app_context():
-        return plan_digests_task(DAY)
+        return plan_digests_task(DAY, retry_failed)
 
 
 def deliveries_by_address(app: Flask) -> dict[str, Delivery]:
@@ -206,18 +212,68 @@ def test_sendgrid_failed_digest_is_not_resent(sendgrid_app, fake_sendgrid):
     assert sorted(row.status.value for row in rows.values()) == ["failed", "sent"]
 
 
-def test_sendgrid_wrong_key_fails_every_digest(sendgrid_app, fake_sendgrid):
+def test_sendgrid_wrong_key_stops_night(sendgrid_app, fake_sendgrid, caplog):
     fetch_night(sendgrid_app)
     add_subscribers(sendgrid_app)
     fake_sendgrid.api_key = "SG.a-key-the-app-does-not-have"
 
+    with caplog.at_level(logging.INFO):
+        run_night(sendgrid_app)
+
+    rows = deliveries_by_address(sendgrid_app).values()
+    tried = [row for row in rows if row.attempts == 1]
+    stop_lines = [record for record in caplog.records if record.getMessage().startswith("Stopped sending")]
+    assert fake_sendgrid.statuses == [401]
+    assert {row.status for row in rows} == {DeliveryStatus.PENDING}
+    assert len(tried) == 1
+    assert "DIGEST_SENDGRID_API_KEY" in tried[0].error
+    assert len(stop_lines) == 1
+    assert "1 of 2 digests were not tried" in stop_lines[0].getMessage()
+
+
+def test_sendgrid_fixed_key_sends_pending(sendgrid_app, fake_sendgrid):
+    fetch_night(sendgrid_app)
+    add_subscribers(sendgrid_app)
+    fake_sendgrid.api_key = "SG.a-key-the-app-does-not-have"
+    run_night(sendgrid_app)
+
+    # The operator sets DIGEST_SENDGRID_API_KEY to the key SendGrid accepts.
+    fake_sendgrid.api_key = SENDGRID_API_KEY
+    queued_again = run_night(sendgrid_app)
+
+    rows = deliveries_by_address(sendgrid_app)
+    assert queued_again == 2
+    assert sorted(fake_sendgrid.recipients()) == [ADA, GRACE]
+    assert {row.status for row in rows.values()} == {DeliveryStatus.SENT}
+    assert {row.error for row in rows.values()} == {None}
+
+
+def test_sendgrid_forbidden_leaves_rows_pending(sendgrid_app, fake_sendgrid):
+    fetch_night(sendgrid_app)
+    add_subscribers(sendgrid_app)
+    fake_sendgrid.fail_next(403, count=2)
+
     run_night(sendgrid_app)
 
     rows = deliveries_by_address(sendgrid_app)
-    assert fake_sendgrid.statuses == [401, 401]
-    for row in rows.values():
-        assert row.status is DeliveryStatus.FAILED
-        assert "DIGEST_SENDGRID_API_KEY" in row.error
+    assert fake_sendgrid.statuses == [403]
+    assert {row.status for row in rows.values()} == {DeliveryStatus.PENDING}
+
+
+def test_retry_failed_resends_rejected(sendgrid_app, fake_sendgrid):
+    fetch_night(sendgrid_app)
+    add_subscribers(sendgrid_app)
+    fake_sendgrid.fail_next(400, message="The to address is on a suppression list.")
+    run_night(sendgrid_app)
+
+    queued_again = run_night(sendgrid_app, retry_failed=True)
+    queued_third = run_night(sendgrid_app, retry_failed=True)
+
+    rows = deliveries_by_address(sendgrid_app)
+    assert queued_again == 1
+    assert queued_third == 0
+    assert sorted(fake_sendgrid.recipients()) == [ADA, GRACE]
+    assert {row.status for row in rows.values()} == {DeliveryStatus.SENT}
 
 
 # SMTP
@@ -274,3 +330,35 @@ def test_smtp_greylisting_leaves_rows_pending(smtp_app, smtp_server):
     assert pending == {DeliveryStatus.PENDING}
     assert sorted(received.rcpt_tos[0] for received in smtp_server.messages) == [ADA, GRACE]
     assert {row.status for row in rows.values()} == {DeliveryStatus.SENT}
+
+
+@pytest.fixture
+def wrong_login_app(request: pytest.FixtureRequest, settings_env: dict[str, str]):
+    """The test app, sending through an SMTP server that rejects its password, and that server."""
+    with LocalSMTPServer(login=("digest-user", "right password")) as server:
+        settings_env.update({
+            "DIGEST_MAIL_BACKEND": "smtp",
+            "DIGEST_SMTP_HOST": server.host,
+            "DIGEST_SMTP_PORT": str(server.port),
+            "DIGEST_SMTP_USERNAME": "digest-user",
+            "DIGEST_SMTP_PASSWORD": "wrong password",
+        })
+        app = request.getfixturevalue("app")
+        init_celery(app)
+        yield app, server
+
+
+def test_smtp_rejected_login_leaves_pending(wrong_login_app):
+    app, server = wrong_login_app
+    fetch_night(app)
+    add_subscribers(app)
+
+    run_night(app)
+
+    rows = deliveries_by_address(app).values()
+    errors = [row.error for row in rows if row.error]
+    assert {row.status for row in rows} == {DeliveryStatus.PENDING}
+    assert len(errors) == 1
+    assert "535" in errors[0]
+    assert "DIGEST_SMTP_PASSWORD" in errors[0]
+    assert server.messages == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.errors import PermanentDeliveryError
+from digest.errors import MailConfigError
 from digest.mail.outbox import OutboxBackend
 from tests.mail.conftest import RECIPIENT, UNSUBSCRIBE_URL, make_email
 
@@ -90,12 +90,12 @@ def test_outbox_file_name_has_kind(tmp_path):
     assert Path(sent.location).suffix == ".eml"
 
 
-def test_outbox_unwritable_directory_is_permanent(tmp_path):
+def test_outbox_unwritable_directory_is_config_error(tmp_path):
     blocker = tmp_path / "regular-file"
     blocker.write_text("not a folder")
     directory = blocker / "outbox"
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         OutboxBackend(directory).send(make_email())
 
     assert str(directory) in str(caught.value)
@@ -106,7 +106,7 @@ def test_outbox_error_hides_recipient(tmp_path):
     blocker = tmp_path / "regular-file"
     blocker.write_text("not a folder")
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         OutboxBackend(blocker / "outbox").send(make_email())
 
     assert "reader" not in str(caught.value)

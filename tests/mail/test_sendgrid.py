@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.errors import PermanentDeliveryError, TransientDeliveryError
+from digest.errors import MailConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.mail.sendgrid import REQUEST_TIMEOUT_SECONDS, SendGridBackend
 from tests.mail.conftest import SENDGRID_API_KEY, UNSUBSCRIBE_URL, make_email
 from tests.servers.feed_server import unused_port
@@ -68,10 +68,10 @@ def test_sendgrid_non_ascii_round_trips(fake_sendgrid):
     assert body["content"][1]["value"] == email.html
 
 
-def test_sendgrid_wrong_api_key_is_permanent(fake_sendgrid):
+def test_sendgrid_wrong_api_key_is_config_error(fake_sendgrid):
     backend = backend_for(fake_sendgrid, api_key="SG.revoked-key")
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         backend.send(make_email())
 
     assert "DIGEST_SENDGRID_API_KEY" in str(caught.value)
@@ -79,11 +79,11 @@ def test_sendgrid_wrong_api_key_is_permanent(fake_sendgrid):
     assert fake_sendgrid.accepted == []
 
 
-def test_sendgrid_invalid_sender_is_permanent(fake_sendgrid):
+def test_sendgrid_invalid_sender_is_config_error(fake_sendgrid):
     # SendGrid rejects an address without a dotted domain, such as the outbox's default sender.
     backend = backend_for(fake_sendgrid)
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         backend.send(make_email(sender="Paper Digest <digest@localhost>"))
 
     assert "'digest@localhost' is not a valid email address" in str(caught.value)
@@ -102,7 +102,18 @@ def test_sendgrid_bad_request_carries_message(fake_sendgrid):
     assert "HTTP 400" in str(caught.value)
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 413])
+@pytest.mark.parametrize("status", [401, 403])
+def test_sendgrid_auth_status_is_config_error(fake_sendgrid, status):
+    fake_sendgrid.fail_next(status)
+
+    with pytest.raises(MailConfigError) as caught:
+        backend_for(fake_sendgrid).send(make_email())
+
+    assert f"HTTP {status}" in str(caught.value)
+    assert "DIGEST_SENDGRID_API_KEY" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [404, 413])
 def test_sendgrid_client_error_is_permanent(fake_sendgrid, status):
     fake_sendgrid.fail_next(status)
 
@@ -110,6 +121,17 @@ def test_sendgrid_client_error_is_permanent(fake_sendgrid, status):
         backend_for(fake_sendgrid).send(make_email())
 
     assert f"HTTP {status}" in str(caught.value)
+
+
+def test_sendgrid_recipient_field_is_permanent(fake_sendgrid):
+    # A rejected recipient concerns this message alone, so it must not stop the night.
+    backend = backend_for(fake_sendgrid)
+
+    with pytest.raises(PermanentDeliveryError) as caught:
+        backend.send(make_email(recipient="reader@localhost"))
+
+    assert "personalizations" in str(caught.value)
+    assert fake_sendgrid.statuses == [400]
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])

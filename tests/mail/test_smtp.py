@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.errors import PermanentDeliveryError, TransientDeliveryError
+from digest.errors import MailConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.mail.smtp import SMTPBackend
 from tests.mail.conftest import RECIPIENT, UNSUBSCRIBE_URL, make_email
 from tests.servers.feed_server import unused_port
@@ -151,11 +151,11 @@ def test_smtp_permanent_data_reply_is_permanent(smtp_server):
     assert "rejected as spam" in str(caught.value)
 
 
-def test_smtp_rejected_login_is_permanent():
+def test_smtp_rejected_login_is_config_error():
     with LocalSMTPServer(login=SMTP_LOGIN) as server:
         backend = backend_for(server, username="digest-user", password="wrong password")
 
-        with pytest.raises(PermanentDeliveryError) as caught:
+        with pytest.raises(MailConfigError) as caught:
             backend.send(make_email())
 
         assert "DIGEST_SMTP_USERNAME" in str(caught.value)
@@ -184,20 +184,20 @@ def test_smtp_accepted_login_delivers():
         assert len(server.messages) == 1
 
 
-def test_smtp_login_without_auth_is_permanent(smtp_server):
+def test_smtp_login_without_auth_is_config_error(smtp_server):
     backend = backend_for(smtp_server, username="digest-user", password="secret")
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         backend.send(make_email())
 
     assert "DIGEST_SMTP_USERNAME" in str(caught.value)
     assert smtp_server.messages == []
 
 
-def test_smtp_starttls_unsupported_is_permanent(smtp_server):
+def test_smtp_starttls_unsupported_is_config_error(smtp_server):
     backend = backend_for(smtp_server, starttls=True)
 
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(MailConfigError) as caught:
         backend.send(make_email())
 
     assert "DIGEST_SMTP_STARTTLS" in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from tests.workers.conftest import (
     store_sample_night,
     wait_for_deliveries,
 )
+from tests.servers.fake_sendgrid import FakeSendGrid
 from workers.tasks import plan_digests_task, run_nightly, send_digest
 
 pytestmark = [
@@ -119,3 +122,32 @@ def test_deleted_delivery_is_skipped(broker_app):
 
     with broker_app.app_context():
         assert deliver_digest(services(broker_app), delivery_id) is DeliveryStatus.SKIPPED
+
+
+def test_worker_retries_config_error(make_app, broker_settings, start_celery):
+    with FakeSendGrid("SG.the-key-sendgrid-accepts") as fake_sendgrid:
+        settings = {
+            **broker_settings,
+            "DIGEST_MAIL_BACKEND": "sendgrid",
+            "DIGEST_SENDGRID_API_KEY": "SG.a-revoked-key",
+            "DIGEST_SENDGRID_HOST": fake_sendgrid.url,
+        }
+        app = make_app(settings)
+        worker = start_celery(
+            "worker", settings, "--concurrency=1", f"--hostname=digest-test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-mingle", "--without-gossip",
+        )
+        worker.wait_for_log(" ready.")
+        add_sample_subscribers(app)
+        store_sample_night(app)
+        with services(app).db.session() as session:
+            delivery_id = plan_digests(session, DIGEST_DATE)[0]
+
+        result = send_digest.delay(delivery_id)
+        worker.wait_for_log(f"Task {send_digest.name}[{result.id}] retry: Retry in 60s")
+
+        with services(app).db.session() as session:
+            delivery = session.get(Delivery, delivery_id)
+        assert fake_sendgrid.statuses == [401]
+        assert delivery.status is DeliveryStatus.PENDING
+        assert "DIGEST_SENDGRID_API_KEY" in delivery.error

@@ -23,7 +23,7 @@ from tests.workers.conftest import (
     outbox_recipients,
     store_sample_night,
 )
-from workers.tasks import run_nightly, send_digest
+from workers.tasks import SEND_MAX_RETRIES, fetch_feeds, plan_digests_task, run_nightly, send_digest
 
 #: Ways a feed URL can fail, each returning a URL that fails that way.
 BROKEN_FEEDS = {
@@ -169,3 +169,65 @@ def test_concurrent_sends_claim_once(settings_env, make_app):
     assert len(outcomes) == thread_count
     assert len(outbox_recipients(app)) == 1
     assert attempts(app)[-1] == 1
+
+
+def test_eager_config_error_stops_night(settings_env, make_app, tmp_path, caplog):
+    blocker = tmp_path / "regular-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    broken_app = make_app({**settings_env, "DIGEST_OUTBOX_DIR": str(blocker / "outbox")})
+    ids = add_sample_subscribers(broken_app)
+    store_sample_night(broken_app)
+
+    with caplog.at_level(logging.INFO):
+        queued = plan_digests_task(DIGEST_DATE.isoformat())
+
+    stop_lines = [record for record in caplog.records if record.getMessage().startswith("Stopped sending")]
+    assert queued == len(ids)
+    assert delivery_statuses(broken_app) == {subscriber_id: DeliveryStatus.PENDING for subscriber_id in ids.values()}
+    assert attempts(broken_app) == [0, 0, 1]
+    assert len(stop_lines) == 1
+    assert stop_lines[0].levelno == logging.ERROR
+    assert "DIGEST_OUTBOX_DIR" in stop_lines[0].getMessage()
+
+    # The operator points DIGEST_OUTBOX_DIR at a writable folder and runs the night again.
+    fixed_app = make_app(settings_env)
+    plan_digests_task(DIGEST_DATE.isoformat())
+
+    assert delivery_statuses(fixed_app) == {subscriber_id: DeliveryStatus.SENT for subscriber_id in ids.values()}
+    assert outbox_recipients(fixed_app) == sorted(SUBSCRIBERS)
+
+
+def test_config_error_after_retries_stays_pending(settings_env, make_app, tmp_path):
+    blocker = tmp_path / "regular-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    app = make_app({**settings_env, "DIGEST_OUTBOX_DIR": str(blocker / "outbox")})
+    add_sample_subscribers(app)
+    store_sample_night(app)
+    with services(app).db.session() as session:
+        delivery_id = plan_digests(session, DIGEST_DATE)[0]
+
+    # The request of a worker's last retry: not eager, with every retry used.
+    send_digest.push_request(is_eager=False, retries=SEND_MAX_RETRIES)
+    try:
+        with app.app_context():
+            status = send_digest.run(delivery_id)
+    finally:
+        send_digest.pop_request()
+
+    with services(app).db.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+    assert status == DeliveryStatus.PENDING.value
+    assert delivery.status is DeliveryStatus.PENDING
+    assert "DIGEST_OUTBOX_DIR" in delivery.error
+
+
+def test_fetch_feeds_reports_failed_feeds(settings_env, sample_feeds, feed_server: FeedServer, make_app):
+    broken_url = feed_server.url("rss/missing")
+    make_app({**settings_env, "DIGEST_FEEDS": " ".join([broken_url, *sample_feeds])})
+
+    report = fetch_feeds()
+
+    assert list(report["failed"]) == [broken_url]
+    assert "HTTP 404" in report["failed"][broken_url]
+    assert sorted(report["added"]) == sorted(sample_feeds)
+    assert all(count > 0 for count in report["added"].values())
