@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from digest.errors import TopicError
@@ -19,6 +20,13 @@ ARXIV_ARCHIVES = frozenset({
 })
 _CATEGORY = re.compile(r"^(?P<archive>[A-Za-z][A-Za-z-]*)(?:\.(?P<subject>[A-Za-z][A-Za-z-]*))?$")
 _WORD = re.compile(r"\w+")
+
+#: Unicode categories a topic may not contain: control (Cc), format (Cf) and lone surrogates (Cs).
+#: Format characters include zero-width spaces and joiners, bidi controls and the soft hyphen.
+#: NOTE: this also rejects the zero-width non-joiner that Persian and some Indic spellings need.
+#: arXiv titles, abstracts and author names are almost all in Latin script, so such topics would rarely match.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+_TOPIC_NOUNS = {"keyword": "keyword", "category": "arXiv category", "author": "author"}
 
 
 class TopicKind(str, enum.Enum):
@@ -44,6 +52,9 @@ def parse_topic(kind: TopicKind | str, raw: str) -> TopicSpec:
             f"Topic kind {kind!r} is unknown: use one of {', '.join(k.value for k in TopicKind)}."
         ) from None
 
+    if not isinstance(raw, str):
+        raise TopicError(f"The {kind.value} topic {raw!r} is not text: write it as a string.")
+    # str.split() folds tabs, line breaks and the other white-space control characters into single spaces.
     value = " ".join(raw.split()).strip("\"'“”‘’ ")
     if not value:
         raise TopicError(f"The {kind.value} topic {raw!r} is empty: type a value or remove the line.")
@@ -52,6 +63,7 @@ def parse_topic(kind: TopicKind | str, raw: str) -> TopicSpec:
             f"The {kind.value} topic {value[:40]!r}... is {len(value)} characters long: "
             f"shorten it to at most {MAX_TOPIC_LENGTH}."
         )
+    _check_visible(kind, value)
 
     if kind is TopicKind.CATEGORY:
         return TopicSpec(kind, _check_category(value))
@@ -62,6 +74,37 @@ def parse_topic(kind: TopicKind | str, raw: str) -> TopicSpec:
     if kind is TopicKind.AUTHOR and len(_WORD.findall(value)) == 0:
         raise TopicError(f"The author {value!r} has no letters: type a name such as 'Yoshua Bengio'.")
     return TopicSpec(kind, value)
+
+
+def _check_visible(kind: TopicKind, value: str) -> None:
+    """Raise TopicError naming each control, format or surrogate character in ``value``.
+
+    Such characters cannot be seen, never match a paper, and NUL makes PostgreSQL reject the row.
+    """
+    invisible = sorted({char for char in value if unicodedata.category(char) in _INVISIBLE_CATEGORIES})
+    if not invisible:
+        return
+    escaped = "".join(f"<{_code_point(char)}>" if char in invisible else char for char in value)
+    described = ", ".join(_describe_character(char) for char in invisible)
+    plural = "s" if len(invisible) > 1 else ""
+    noun = _TOPIC_NOUNS[kind.value]
+    raise TopicError(
+        f"The {noun} {escaped!r} contains the invisible character{plural} {described}: "
+        "retype it by hand instead of pasting it."
+    )
+
+
+def _code_point(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _describe_character(char: str) -> str:
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return f"{_code_point(char)} (a control character)"
+    if category == "Cs":
+        return f"{_code_point(char)} (half of a surrogate pair)"
+    return f"{_code_point(char)} ({unicodedata.name(char, 'a format character')})"
 
 
 def _check_category(value: str) -> str:

@@ -69,3 +69,60 @@ def test_parse_topics_caps_count():
 
     with pytest.raises(TopicError, match=f"{MAX_TOPICS + 1} topics were given: keep at most {MAX_TOPICS}"):
         parse_topics({TopicKind.KEYWORD: text})
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("a\x00b", "U+0000 (a control character)"),
+        ("a\x7fb", "U+007F (a control character)"),
+        ("a\x9bb", "U+009B (a control character)"),
+        ("ma\u200bchine learning", "U+200B (ZERO WIDTH SPACE)"),
+        ("\u202egninrael\u202c", "U+202C (POP DIRECTIONAL FORMATTING), U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("trans\u00adformer", "U+00AD (SOFT HYPHEN)"),
+        ("\ufeffreasoning", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+        ("a\ud800b", "U+D800 (half of a surrogate pair)"),
+    ],
+)
+def test_parse_topic_rejects_invisible_characters(raw: str, code: str):
+    with pytest.raises(TopicError) as excinfo:
+        parse_topic("keyword", raw)
+
+    assert code in str(excinfo.value)
+    assert "retype it by hand" in str(excinfo.value)
+
+
+def test_invisible_character_shown_escaped():
+    with pytest.raises(TopicError) as excinfo:
+        parse_topic("keyword", "ma\u200bchine learning")
+
+    assert "The keyword 'ma<U+200B>chine learning' contains" in str(excinfo.value)
+    assert "\u200b" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "start"),
+    [
+        ("category", "cs.C\u200bL", "The arXiv category 'cs.C<U+200B>L'"),
+        ("author", "Ada\x00 Lovelace", "The author 'Ada<U+0000> Lovelace'"),
+    ],
+)
+def test_invisible_character_names_kind(kind: str, raw: str, start: str):
+    with pytest.raises(TopicError) as excinfo:
+        parse_topic(kind, raw)
+
+    assert str(excinfo.value).startswith(start)
+
+
+def test_parse_topic_folds_white_space():
+    assert parse_topic("keyword", "graph\tneural\x1cnetworks\u2028") == TopicSpec(TopicKind.KEYWORD, "graph neural networks")
+
+
+def test_parse_topics_reports_invisible_character():
+    with pytest.raises(TopicError, match=r"'a<U\+0000>b'"):
+        parse_topics({TopicKind.KEYWORD: "diffusion, a\x00b"})
+
+
+def test_parse_topic_rejects_non_string():
+    with pytest.raises(TopicError, match="The keyword topic 123 is not text: write it as a string"):
+        parse_topic("keyword", 123)  # type: ignore[arg-type]
