@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from flask import Flask
 
 from digest import create_app, services
+from digest.cli import main
 from digest.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +111,18 @@ def app(settings_env: dict[str, str]) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask):
     return app.test_client()
+
+
+@pytest.fixture
+def cli(settings_env: dict[str, str]):
+    """Run ``digest`` commands on a migrated database with the test settings."""
+    runner = CliRunner(env=settings_env)
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    assert invoke("init-db").exit_code == 0
+    return invoke
 
 
 @pytest.fixture

@@ -15,17 +15,6 @@ COMMANDS = ["init-db", "fetch", "add-subscriber", "import-subscribers", "run-nig
 
 
 @pytest.fixture
-def cli(settings_env: dict[str, str]):
-    runner = CliRunner(env=settings_env)
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    assert invoke("init-db").exit_code == 0
-    return invoke
-
-
-@pytest.fixture
 def demo_cli(cli):
     assert cli("fetch", str(MAIN_FEED / "2025-04-10.xml")).exit_code == 0
     assert cli("import-subscribers", str(ROOT / "sample_data" / "subscribers.json")).exit_code == 0

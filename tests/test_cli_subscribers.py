@@ -21,17 +21,6 @@ SAMPLE_SUBSCRIBERS = ROOT / "sample_data" / "subscribers.json"
 ADDRESS = "ada@example.org"
 
 
-@pytest.fixture
-def cli(settings_env: dict[str, str]):
-    runner = CliRunner(env=settings_env)
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    assert invoke("init-db").exit_code == 0
-    return invoke
-
-
 def write_json(tmp_path: Path, entries: object) -> str:
     path = tmp_path / "subscribers.json"
     path.write_text(json.dumps(entries), encoding="utf-8")
