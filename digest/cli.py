@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -16,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest import create_app, services
 from digest.digests import latest_announcement_date, select_papers, build_digest_email
 from digest.errors import DigestError
-from digest.models import Delivery, Subscriber
-from digest.sources.store import fetch_and_store
-from digest.subscriptions import add_subscriber, find_subscriber
+from digest.models import Delivery, DeliveryStatus, Subscriber
+from digest.sources.store import fetch_all
+from digest.subscriptions import add_subscriber, check_import_entries, find_subscriber, import_entries
 from digest.topics import TopicKind, parse_topic
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ def _app(ctx: click.Context) -> Flask:
                 raise click.ClickException(problem)
         ctx.obj = app
     return ctx.obj
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    """Return ``count`` followed by the noun in the singular or plural form."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -93,24 +99,19 @@ def fetch(ctx: click.Context, locations: tuple[str, ...]) -> None:
     A feed that fails does not stop the others. Each failure is printed, and the
     command exits with status 1 after the last feed when any failed.
     """
-    from digest.errors import FeedError
-
     app_services = services(_app(ctx))
     locations = locations or app_services.settings.feeds
     if not locations:
         raise click.UsageError("No feed given: pass URLs or files, or set DIGEST_FEEDS.")
-    failed = 0
-    for location in locations:
-        try:
-            result = fetch_and_store(app_services.db, location)
-        except FeedError as exc:
-            failed += 1
-            click.echo(f"Error: {exc}", err=True)
-            continue
+
+    outcome = fetch_all(app_services.db, locations)
+    for location, result in outcome.stored.items():
         click.echo(f"{location}: {result.added} new, {result.updated} updated, {result.unchanged} already stored")
-    if failed:
+    for error in outcome.failed.values():
+        click.echo(f"Error: {error}", err=True)
+    if outcome.failed:
         raise click.ClickException(
-            f"{failed} of {len(locations)} feeds failed, so their papers were not stored: "
+            f"{len(outcome.failed)} of {len(locations)} feeds failed, so their papers were not stored: "
             "fix the feeds named above and fetch them again."
         )
 
@@ -138,8 +139,9 @@ def add_subscriber_command(ctx, email, keywords, categories, authors, max_papers
         subscriber = add_subscriber(
             session, email, topics, max_papers=max_papers, replace=replace, resubscribe=resubscribe
         )
-        count = len(subscriber.topics)
-        click.echo(f"Subscriber {subscriber.id} ({subscriber.email}) is active with {count} topic{'' if count == 1 else 's'}.")
+        click.echo(
+            f"Subscriber {subscriber.id} ({subscriber.email}) is active with {_plural(len(subscriber.topics), 'topic')}."
+        )
 
 
 @main.command("import-subscribers")
@@ -155,8 +157,6 @@ def import_subscribers(ctx: click.Context, path: Path, resubscribe: bool) -> Non
     Every entry is checked first, and nothing is written when one is invalid.
     Addresses that unsubscribed are skipped unless --resubscribe is given.
     """
-    from digest.subscriptions import check_import_entries, import_entries
-
     try:
         # utf-8-sig also reads files that a Windows editor saved with a byte order mark.
         entries = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -170,13 +170,13 @@ def import_subscribers(ctx: click.Context, path: Path, resubscribe: bool) -> Non
         result = import_entries(session, checked, resubscribe=resubscribe)
     imported = len(result.added) + len(result.updated) + len(result.resubscribed)
     click.echo(
-        f"Imported {imported} subscriber{'' if imported == 1 else 's'} from {path}: {len(result.added)} added, "
+        f"Imported {_plural(imported, 'subscriber')} from {path}: {len(result.added)} added, "
         f"{len(result.updated)} updated, {len(result.resubscribed)} resubscribed."
     )
     skipped = result.skipped_unsubscribed
     if skipped:
         click.echo(
-            f"Skipped {len(skipped)} address{'' if len(skipped) == 1 else 'es'} that unsubscribed: {', '.join(skipped)}. "
+            f"Skipped {_plural(len(skipped), 'address', 'addresses')} that unsubscribed: {', '.join(skipped)}. "
             "Pass --resubscribe only if they asked to receive digests again."
         )
 
@@ -196,7 +196,6 @@ def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool, retry
     digest of the date was not sent. With a broker it only queues the night and
     exits with status 0, and the workers' logs show how the night went.
     """
-    from digest.models import DeliveryStatus
     from workers import init_celery
     from workers.tasks import fetch_feeds, plan_digests_task, run_nightly
 
@@ -250,8 +249,6 @@ def run_night(ctx: click.Context, date_text: str | None, skip_fetch: bool, retry
 
 def _print_summary(app: Flask, digest_date: dt.date) -> dict[str, int]:
     """Print each subscriber's delivery of ``digest_date`` and return the number of deliveries by status value."""
-    from collections import Counter
-
     app_services = services(app)
     with app_services.db.session() as session:
         rows = session.execute(
@@ -290,7 +287,7 @@ def preview(ctx: click.Context, email: str, date_text: str | None, output: Path 
 
     matches, renderer = select_papers(app_services, subscriber, digest_date)
     if not matches:
-        click.echo(f"No paper announced on {digest_date} matches the {len(topics)} topics of {subscriber.email}.")
+        click.echo(f"No paper announced on {digest_date} matches the {_plural(len(topics), 'topic')} of {subscriber.email}.")
         return
     message = build_digest_email(app_services, subscriber, digest_date, matches, renderer)
     if output is not None:

@@ -13,9 +13,9 @@ from celery.utils.log import get_task_logger
 
 from digest import services
 from digest.digests import deliver_digest, latest_announcement_date, mark_failed, plan_digests
-from digest.errors import FeedError, MailConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.errors import MailConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.models import DeliveryStatus
-from digest.sources.store import fetch_and_store
+from digest.sources.store import fetch_all
 
 log = get_task_logger(__name__)
 
@@ -41,12 +41,9 @@ def fetch_feeds(locations: list[str] | None = None) -> FetchReport:
         log.warning("No feeds to fetch: set DIGEST_FEEDS to one or more arXiv RSS URLs")
         return report
 
-    for location in locations:
-        try:
-            report["added"][location] = fetch_and_store(app_services.db, location).added
-        except FeedError as exc:
-            log.error("Fetching %s failed: %s", location, exc)
-            report["failed"][location] = str(exc)
+    outcome = fetch_all(app_services.db, locations)
+    report["added"] = {location: result.added for location, result in outcome.stored.items()}
+    report["failed"] = outcome.failed
     return report
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.db import Database
+from digest.errors import FeedError
 from digest.models import Paper
 from digest.sources import NEW_ANNOUNCE_TYPES, PaperRecord, source_for
 
@@ -122,6 +124,26 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
         raise NotImplementedError(f"Storing papers on {dialect!r} is not supported: use PostgreSQL or SQLite.")
     result = session.execute(statement.returning(Paper.id), rows)
     return len(result.all())
+
+
+@dataclass
+class FetchOutcome:
+    """What reading several sources stored, and why the others failed."""
+
+    stored: dict[str, StoreResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def fetch_all(db: Database, locations: Iterable[str]) -> FetchOutcome:
+    """Fetch and store every location in turn; a source that fails is logged and does not stop the others."""
+    outcome = FetchOutcome()
+    for location in locations:
+        try:
+            outcome.stored[location] = fetch_and_store(db, location)
+        except FeedError as exc:
+            log.error("Fetching %s failed: %s", location, exc)
+            outcome.failed[location] = str(exc)
+    return outcome
 
 
 def fetch_and_store(db: Database, location: str) -> StoreResult:
