@@ -110,7 +110,7 @@ def bench_pipeline(subscriber_count: int) -> None:
 
     papers = load_papers()
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app({"DIGEST_DATA_DIR": folder})
+        app = create_app({"DIGEST_DATA_DIR": folder, "DIGEST_SECRET_KEY": "benchmark-only-key"})
         app_services = services(app)
         app_services.db.upgrade()
         for path in sorted((ROOT / "sample_data" / "arxiv-rss").glob(f"*/{DAY}.xml")):

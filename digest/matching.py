@@ -1,12 +1,12 @@
 """Pick and rank the papers each subscriber's topics match.
 
 Pure functions over plain values: no database, no Flask. A :class:`PaperIndex`
-is built once per night from that night's papers; every distinct topic is then
+is built once per night from that night's papers. Each distinct topic is then
 looked up once, whatever the number of subscribers who follow it.
 
-Ranking: a paper whose title (or author list) a topic hits ranks above one that
-topics hit only in the abstract; more topics hit ranks higher, then more
-abstract occurrences, then category hits, then ``new`` before ``cross``.
+Ranking: a paper whose title or author list a topic hits ranks above one that
+topics hit only in the abstract. Ties go to more topics hit, then more abstract
+occurrences, then category hits, then ``new`` before ``cross``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _WORD = re.compile(r"\w+")
 
 
 class PaperLike(Protocol):
-    """What matching reads of a paper: a stored Paper or a parsed PaperRecord."""
+    """The fields of a paper that matching reads, from a stored Paper or a parsed PaperRecord."""
 
     @property
     def arxiv_id(self) -> str: ...
@@ -43,7 +43,7 @@ class PaperLike(Protocol):
 
 @dataclass(frozen=True)
 class TopicHit:
-    """Where one topic matched one paper: ``title``, ``abstract``, ``author`` or ``category``."""
+    """One topic's match on one paper, in the ``title``, ``abstract``, ``author`` or ``category`` field."""
 
     topic: TopicSpec
     field: str
@@ -82,13 +82,13 @@ def normalize_name(name: str) -> list[str]:
     return tokenize(stripped.replace("-", ""))
 
 
-def _given_names_agree(wanted: list[str], actual: list[str]) -> bool:
+def _given_names_agree(topic_given_names: list[str], author_given_names: list[str]) -> bool:
     """Compare first given names, letting an initial stand for a whole name."""
-    if not wanted:
+    if not topic_given_names:
         return True
-    if not actual:
+    if not author_given_names:
         return False
-    first, other = wanted[0], actual[0]
+    first, other = topic_given_names[0], author_given_names[0]
     if len(first) == 1 or len(other) == 1:
         return first[0] == other[0]
     return first == other
@@ -156,14 +156,14 @@ class PaperIndex:
         return hits
 
     def _author_hits(self, topic: TopicSpec) -> dict[int, TopicHit]:
-        wanted = normalize_name(topic.value)
-        if not wanted:
+        name_tokens = normalize_name(topic.value)
+        if not name_tokens:
             return {}
-        surname, given = wanted[-1], wanted[:-1]
+        surname, given_names = name_tokens[-1], name_tokens[:-1]
         return {
             position: TopicHit(topic, "author")
             for position, actual_given in self._surnames.get(surname, ())
-            if _given_names_agree(given, actual_given)
+            if _given_names_agree(given_names, actual_given)
         }
 
 

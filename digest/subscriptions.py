@@ -56,11 +56,11 @@ def set_topics(subscriber: Subscriber, topics: list[TopicSpec]) -> None:
 
     Raises SubscriberError, changing nothing, when more than MAX_TOPICS distinct topics are given.
     """
-    wanted = _unique_within_limit(topics)
-    kept = [topic for topic in subscriber.topics if topic.spec in wanted]
-    kept_specs = {topic.spec for topic in kept}
-    subscriber.topics = kept + [
-        Topic(kind=spec.kind, value=spec.value) for spec in wanted if spec not in kept_specs
+    requested = _unique_within_limit(topics)
+    unchanged = [topic for topic in subscriber.topics if topic.spec in requested]
+    unchanged_specs = {topic.spec for topic in unchanged}
+    subscriber.topics = unchanged + [
+        Topic(kind=spec.kind, value=spec.value) for spec in requested if spec not in unchanged_specs
     ]
 
 

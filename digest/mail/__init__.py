@@ -33,7 +33,7 @@ class OutgoingEmail:
 
 @dataclass(frozen=True)
 class SentEmail:
-    """What a backend reports after accepting a message."""
+    """A backend's receipt for an accepted message."""
 
     message_id: str
     location: str | None = None

@@ -16,7 +16,7 @@ from digest.mail import OutgoingEmail, SentEmail
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS = 30
-# 408, 429 and server errors pass; other 4xx answers mean the request itself is wrong.
+# 408, 429 and server errors are worth retrying, but other 4xx statuses mean the request itself is wrong.
 _TRANSIENT_STATUSES = frozenset({408, 429})
 
 

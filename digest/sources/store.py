@@ -128,7 +128,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
 
 @dataclass
 class FetchOutcome:
-    """What reading several sources stored, and why the others failed."""
+    """The results of reading several sources: what each stored, or why it failed."""
 
     stored: dict[str, StoreResult] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)

@@ -8,8 +8,8 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 _CONVERTER = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 _LATEX_MARKERS = re.compile(r"[\\$^{}~]")
-# A bare % starts a LaTeX comment, which would drop the rest of the line; arXiv
-# abstracts often use it as a plain percent sign ("a 40% gain").
+# A bare % starts a LaTeX comment, which would drop the rest of the line. arXiv
+# abstracts often use it as a plain percent sign ("a 40% gain"), so it is escaped first.
 _BARE_PERCENT = re.compile(r"(?<!\\)%")
 _SPACES = re.compile(r"\s+")
 
